@@ -1,0 +1,110 @@
+"""Decide which image file a pair is sent with, rendering it when the release lacks it.
+
+A run prefers the authors' own image; it renders a text-centric ``typography``,
+``figstep`` or ``concat`` image only when that file is missing (mode ``auto``), always
+(``always``), or never (``never``). Rendered files live under ``vscbench_rendered/`` in
+the data directory, beside (never over) upstream files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image
+
+from vscbench import render
+from vscbench.data.layout import RENDER_DIR
+from vscbench.items import RENDERED_VARIANTS, Item
+
+RenderMode = Literal["auto", "always", "never"]
+RENDER_MODES: tuple[RenderMode, ...] = ("auto", "always", "never")
+
+
+class MissingImage(LookupError):
+    """No usable image for an item; the message says which file and why."""
+
+
+def locate(data_dir: Path, relative: str) -> Path | None:
+    """Find ``relative`` under ``data_dir``, tolerating a different case of folder names.
+
+    Hand-unpacked archives differ in the case of category folders (``Drugs`` vs
+    ``drugs``); the file names themselves must match exactly.
+    """
+    exact = data_dir / relative
+    if exact.is_file():
+        return exact
+    current = data_dir
+    for part in Path(relative).parts[:-1]:
+        candidate = current / part
+        if not candidate.is_dir():
+            if not current.is_dir():
+                return None
+            wanted = part.lower()
+            matches = [p for p in current.iterdir() if p.is_dir() and p.name.lower() == wanted]
+            if not matches:
+                return None
+            candidate = matches[0]
+        current = candidate
+    found = current / Path(relative).name
+    return found if found.is_file() else None
+
+
+def rendered_relpath(item: Item) -> str:
+    assert item.image is not None
+    return f"{RENDER_DIR}/{item.variant}/{Path(item.image).name}"
+
+
+def render_item(data_dir: Path, item: Item, overwrite: bool = False) -> Path:
+    """Write the rendered image of a typography/figstep/concat item and return its path."""
+    if item.variant not in RENDERED_VARIANTS or item.render_text is None:
+        raise MissingImage(f"{item.id}: the {item.variant} image cannot be rendered")
+    target = data_dir / rendered_relpath(item)
+    if target.is_file() and not overwrite:
+        return target
+    if item.variant == "typography":
+        image = render.typography_image(item.render_text)
+    elif item.variant == "figstep":
+        image = render.figstep_image(item.render_text)
+    else:
+        photo_path = locate(data_dir, item.photo) if item.photo else None
+        if photo_path is None:
+            raise MissingImage(
+                f"{item.id}: concat image {item.image} is missing and cannot be rendered "
+                f"without the search photo {item.photo}"
+            )
+        with Image.open(photo_path) as photo:
+            image = render.concat_image(photo, item.render_text)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
+    tmp.write_bytes(render.png_bytes(image))
+    tmp.replace(target)
+    return target
+
+
+def resolve_image(data_dir: Path, item: Item, mode: RenderMode = "auto") -> Path | None:
+    """The file ``item`` is sent with (``None`` for text-only items).
+
+    Raises :class:`MissingImage` when there is none and it cannot be rendered.
+    """
+    if item.image is None:
+        return None
+    renderable = item.variant in RENDERED_VARIANTS and mode != "never"
+    if mode != "always" or not renderable:
+        found = locate(data_dir, item.image)
+        if found is not None:
+            return found
+    if renderable:
+        return render_item(data_dir, item)
+    raise MissingImage(f"{item.id}: image file {data_dir / item.image} not found")
+
+
+def check_image(path: Path) -> str | None:
+    """``None`` if ``path`` decodes as an image, else why not."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        return f"{type(exc).__name__}: {exc}"
+    return None
