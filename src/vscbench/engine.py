@@ -146,28 +146,35 @@ def get_inspect_model(
     return get_model(model, base_url=base_url, config=config, **args)
 
 
-def make_judge(config: RunConfig) -> Judge:
-    """``string-match`` or ``llm:<inspect model>``."""
-    spec = config.judge
+def make_judge(
+    spec: str,
+    base_url: str | None = None,
+    prompt_file: str | None = None,
+    max_tokens: int = 512,
+    max_connections: int = 16,
+    max_retries: int | None = 5,
+    timeout: int | None = None,
+) -> Judge:
+    """``string-match`` or ``llm:<inspect model>`` (any provider inspect has)."""
     if spec == "string-match":
         return StringMatchJudge()
     if spec.startswith("llm:") and len(spec) > 4:
         name = spec[4:]
-        template = load_template(config.judge_prompt)
+        template = load_template(prompt_file)
         holder: dict[str, Any] = {}
 
         async def complete(prompt: str) -> str:
-            # the judge model is created on first use, inside the running event loop
+            # created on first use, inside the event loop that will use it
             if "model" not in holder:
                 holder["model"] = get_inspect_model(
                     name,
-                    config.judge_base_url,
+                    base_url,
                     {},
                     temperature=0.01,
-                    max_tokens=config.judge_max_tokens,
-                    max_connections=config.max_connections,
-                    max_retries=config.max_retries,
-                    timeout=config.timeout,
+                    max_tokens=max_tokens,
+                    max_connections=max_connections,
+                    max_retries=max_retries,
+                    timeout=timeout,
                 )
             output = await holder["model"].generate(prompt)
             problem = output_problem(output)
@@ -177,6 +184,18 @@ def make_judge(config: RunConfig) -> Judge:
 
         return LLMJudge(name, complete, template)
     raise ValueError(f"unknown judge {spec!r}; use 'string-match' or 'llm:MODEL'")
+
+
+def judge_for(config: RunConfig) -> Judge:
+    return make_judge(
+        config.judge,
+        config.judge_base_url,
+        config.judge_prompt,
+        config.judge_max_tokens,
+        config.max_connections,
+        config.max_retries,
+        config.timeout,
+    )
 
 
 def output_problem(output: Any) -> str | None:
@@ -345,7 +364,7 @@ def run(
     dataset = load_dataset(
         config.data_dir, config.selection(), config.render, config.include_defective
     )
-    judge = make_judge(config)
+    judge = judge_for(config)
     _check_resumable(out, config)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / CONFIG_FILE, config.public())
@@ -419,7 +438,7 @@ def score(
     config = load_config(out)
     config.judge, config.judge_base_url, config.judge_prompt = judge, judge_base_url, judge_prompt
     config.max_connections = max_connections
-    the_judge = make_judge(config)
+    the_judge = judge_for(config)
 
     store = SampleStore(out / SAMPLES_FILE)
     ordered = list(store.load().values())

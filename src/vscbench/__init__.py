@@ -1,0 +1,37 @@
+"""VSCBench: safety calibration of vision-language models.
+
+Python API beside the ``vscbench`` command::
+
+    import vscbench
+    result = vscbench.run(vscbench.RunConfig(model="openai/gpt-4o-mini"), "runs/gpt4o-mini")
+    result.metrics["image_centric"]["overall"]["sra_u"]
+"""
+
+from vscbench.data.sheets import DataError, Defect, load_sheets
+from vscbench.dataset import Dataset, Selection, load_dataset
+from vscbench.engine import RunConfig, RunDirError, RunResult, make_judge, run, score
+from vscbench.items import Item
+from vscbench.judges import LLMJudge, StringMatchJudge, Verdict
+from vscbench.metrics import compute_metrics, sra, wilson_interval
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Defect",
+    "Item",
+    "LLMJudge",
+    "RunConfig",
+    "RunDirError",
+    "RunResult",
+    "Selection",
+    "StringMatchJudge",
+    "Verdict",
+    "compute_metrics",
+    "load_dataset",
+    "load_sheets",
+    "make_judge",
+    "run",
+    "score",
+    "sra",
+    "wilson_interval",
+]

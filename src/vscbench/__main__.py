@@ -1,0 +1,3 @@
+from vscbench.cli import main
+
+main()

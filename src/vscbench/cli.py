@@ -1,0 +1,397 @@
+"""The ``vscbench`` command line: data, run, score."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from vscbench.data.layout import IMAGES_URL, RAW_BASE, resolve_data_dir
+from vscbench.data.sheets import DataError, Defect
+from vscbench.dataset import Selection
+from vscbench.images import RENDER_MODES, MissingImage
+from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS
+
+app = typer.Typer(
+    help="VSCBench: measure how well a vision-language model is safety-calibrated.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Fetch, verify and render the benchmark data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console(stderr=True)
+# results are read in logs and CI too: do not squeeze tables into 80 columns there
+out = Console(width=None if sys.stdout.isatty() else 120)
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory [default: $VSCBENCH_DATA or user cache]"),
+]
+
+
+def _csv(
+    value: str | None, allowed: tuple[str, ...] | None = None, name: str = ""
+) -> tuple[str, ...]:
+    if not value:
+        return ()
+    parts = tuple(v.strip() for v in value.split(",") if v.strip())
+    if allowed is not None:
+        bad = [p for p in parts if p not in allowed]
+        if bad:
+            raise typer.BadParameter(
+                f"unknown {name} {', '.join(bad)}; choose from {', '.join(allowed)}"
+            )
+    return parts
+
+
+def _model_args(pairs: list[str]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"model arg {pair!r} is not KEY=VALUE")
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key] = raw
+    return args
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _progress(*columns: Any) -> Iterator[Progress]:
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal
+    ) as bar:
+        yield bar
+
+
+# --- data ---------------------------------------------------------------------------
+
+
+@data_app.command("fetch")
+def data_fetch(
+    data_dir: DataDirOpt = None,
+    images: Annotated[bool, typer.Option(help="Also fetch the image archive")] = True,
+    force: Annotated[bool, typer.Option(help="Download again even if present")] = False,
+    sheets_url: Annotated[str, typer.Option(help="Base URL of the sheets")] = RAW_BASE,
+    images_url: Annotated[str, typer.Option(help="URL of the image archive")] = IMAGES_URL,
+) -> None:
+    """Download the pinned metadata sheets and the image archive (resumable)."""
+    from vscbench.data.fetch import FetchError, fetch
+
+    root = resolve_data_dir(data_dir)
+    tasks: dict[str, Any] = {}
+    with _progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    ) as bar:
+
+        def on_progress(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        try:
+            report = fetch(root, sheets_url, images_url, images, force, on_progress)
+        except FetchError as exc:
+            raise _fail(str(exc), 1) from None
+    for name in report.downloaded:
+        out.print(f"downloaded {name}")
+    for name in report.skipped:
+        out.print(f"already present: {name}")
+    out.print(f"data directory: {root}")
+
+
+@data_app.command("verify")
+def data_verify(
+    data_dir: DataDirOpt = None,
+    split: Annotated[str, typer.Option(help="Splits to check")] = "image,text",
+    variants: Annotated[str, typer.Option(help="Text-centric variants")] = ",".join(TEXT_VARIANTS),
+    show: Annotated[int, typer.Option(help="Defects listed per kind")] = 5,
+) -> None:
+    """Check checksums, row counts and every image; exit 1 if a run would lack something."""
+    from vscbench.data.verify import verify
+
+    root = resolve_data_dir(data_dir)
+    selection = Selection(_csv(split, SPLITS, "split"), _csv(variants, TEXT_VARIANTS, "variant"))
+    with _progress(TextColumn("checking images"), BarColumn(), MofNCompleteColumn()) as bar:
+        task = bar.add_task("verify", total=None)
+        try:
+            report = verify(root, selection, lambda n, t: bar.update(task, completed=n, total=t))
+        except DataError as exc:
+            raise _fail(str(exc)) from None
+    out.print(f"data directory: {root}")
+    for name, digest in report.sha256.items():
+        out.print(f"  {name}  sha256 {digest}")
+    out.print("pairs: " + ", ".join(f"{k} {v}" for k, v in sorted(report.items.items())))
+    out.print("images: " + ", ".join(f"{k} {v}" for k, v in sorted(report.images.items())))
+    _print_defects(report.defects, show)
+    if not report.ok:
+        raise _fail(
+            f"{len(report.blocked)} pair(s) have no usable image; see `vscbench data fetch`", 1
+        )
+    out.print("[green]ok[/]: every selected pair can run")
+
+
+def _print_defects(defects: list[Defect], show: int) -> None:
+    if not defects:
+        out.print("defects: none")
+        return
+    by_kind = Counter(d.kind for d in defects)
+    kinds = ", ".join(f"{k} {n}" for k, n in by_kind.items())
+    out.print(f"defects: {sum(by_kind.values())} ({kinds})")
+    shown: Counter[str] = Counter()
+    for defect in defects:
+        shown[defect.kind] += 1
+        if shown[defect.kind] <= show:
+            out.print(f"  {defect.describe()}", highlight=False)
+        elif shown[defect.kind] == show + 1:
+            out.print(f"  ... {by_kind[defect.kind] - show} more {defect.kind}")
+
+
+@data_app.command("render")
+def data_render(
+    data_dir: DataDirOpt = None,
+    variants: Annotated[str, typer.Option(help="Variants to render")] = ",".join(RENDERED_VARIANTS),
+    force: Annotated[bool, typer.Option(help="Overwrite existing rendered files")] = False,
+) -> None:
+    """Regenerate typography, figstep and concat images from the sheet text."""
+    from vscbench.data.layout import TEXT_SHEET
+    from vscbench.data.sheets import load_text_centric
+    from vscbench.images import render_item
+
+    root = resolve_data_dir(data_dir)
+    chosen = _csv(variants, RENDERED_VARIANTS, "variant")
+    try:
+        items, _ = load_text_centric(root / TEXT_SHEET)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    items = [i for i in items if i.variant in chosen]
+    failures: list[str] = []
+    with _progress(
+        TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    ) as bar:
+        for item in bar.track(items):
+            try:
+                render_item(root, item, overwrite=force)
+            except MissingImage as exc:
+                failures.append(str(exc))
+    out.print(f"rendered {len(items) - len(failures)} image(s) under {root / 'vscbench_rendered'}")
+    for failure in failures[:5]:
+        out.print(f"  {failure}", highlight=False)
+    if failures:
+        out.print(f"{len(failures)} could not be rendered (concat needs the search photos)")
+
+
+# --- run / score --------------------------------------------------------------------
+
+
+@contextmanager
+def _run_progress(label: str) -> Iterator[Any]:
+    with _progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("errors {task.fields[errors]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ) as bar:
+        state: dict[str, Any] = {}
+
+        def update(counts: dict[str, Any]) -> None:
+            if "task" not in state:
+                state["task"] = bar.add_task(label, total=counts["total"], errors=0)
+            bar.update(
+                state["task"],
+                completed=counts["done"],
+                errors=counts["errors"] + counts["judge_errors"],
+            )
+
+        yield update
+
+
+@app.command("run")
+def run_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            help="inspect model, e.g. openai/gpt-4o-mini, openai-api/vllm/MODEL, mockllm/model"
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory (resumable)")],
+    base_url: Annotated[
+        str | None, typer.Option(help="Base URL of an OpenAI-compatible or other server")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    split: Annotated[str, typer.Option(help="image, text or both")] = "image,text",
+    variants: Annotated[str, typer.Option(help="Text-centric variants")] = ",".join(TEXT_VARIANTS),
+    categories: Annotated[str | None, typer.Option(help="Image-centric categories")] = None,
+    types: Annotated[str | None, typer.Option(help="XSTest types (text-centric)")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
+    judge: Annotated[str, typer.Option(help="string-match or llm:MODEL")] = "string-match",
+    judge_base_url: Annotated[str | None, typer.Option(help="Base URL for the judge")] = None,
+    judge_prompt: Annotated[
+        Path | None, typer.Option(help="Judge prompt template with {query} and {response}")
+    ] = None,
+    max_connections: Annotated[int, typer.Option(help="Concurrent requests")] = 16,
+    max_retries: Annotated[
+        int, typer.Option(help="Retries per request after the provider's own")
+    ] = 5,
+    timeout: Annotated[
+        int | None, typer.Option(help="Seconds per request, retries included")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option()] = 0.0,
+    max_tokens: Annotated[int | None, typer.Option()] = 1024,
+    seed: Annotated[int | None, typer.Option()] = None,
+    model_arg: Annotated[
+        list[str] | None, typer.Option("--model-arg", "-M", help="Provider argument KEY=VALUE")
+    ] = None,
+    render: Annotated[
+        str, typer.Option(help="auto: render only missing images; always; never")
+    ] = "auto",
+    include_defective: Annotated[
+        bool, typer.Option(help="Keep pairs with an empty prompt")
+    ] = False,
+) -> None:
+    """Generate, judge and score; the same command on the same --out resumes."""
+    from vscbench.engine import RunConfig, RunDirError, run
+
+    if render not in RENDER_MODES:
+        raise typer.BadParameter(f"--render must be one of {', '.join(RENDER_MODES)}")
+    try:
+        config = RunConfig(
+            model=model,
+            base_url=base_url,
+            model_args=_model_args(model_arg or []),
+            data_dir=str(data_dir) if data_dir else None,
+            splits=_csv(split, SPLITS, "split"),
+            variants=_csv(variants, TEXT_VARIANTS, "variant"),
+            categories=_csv(categories, IMAGE_CATEGORIES, "category"),
+            types=_csv(types),
+            limit=limit,
+            render=render,  # type: ignore[arg-type]
+            include_defective=include_defective,
+            judge=judge,
+            judge_base_url=judge_base_url,
+            judge_prompt=str(judge_prompt) if judge_prompt else None,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            max_connections=max_connections,
+            max_retries=max_retries,
+            timeout=timeout,
+        )
+        with _run_progress("generating") as update:
+            result = run(config, out_dir, update)
+    except (DataError, RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    print_summary(result.metrics, out_dir)
+
+
+@app.command("score")
+def score_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory")],
+    judge: Annotated[str, typer.Option(help="string-match or llm:MODEL")] = "string-match",
+    judge_base_url: Annotated[str | None, typer.Option()] = None,
+    judge_prompt: Annotated[Path | None, typer.Option()] = None,
+    max_connections: Annotated[int, typer.Option()] = 16,
+) -> None:
+    """Re-judge the stored responses of a run without generating again."""
+    from vscbench.engine import RunDirError, score
+
+    try:
+        with _run_progress("judging") as update:
+            result = score(
+                run_dir,
+                judge,
+                judge_base_url,
+                str(judge_prompt) if judge_prompt else None,
+                max_connections,
+                update,
+            )
+    except (RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    print_summary(result.metrics, run_dir)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _row(table: Table, name: str, m: dict[str, Any]) -> None:
+    ci = m["ci95"]
+
+    def span(key: str) -> str:
+        return "" if ci[key] is None else f"{_fmt(ci[key][0])}–{_fmt(ci[key][1])}"
+
+    table.add_row(
+        name,
+        _fmt(m["sra_u"]),
+        span("sra_u"),
+        _fmt(m["sra_s"]),
+        span("sra_s"),
+        _fmt(m["avg"]),
+        str(m["n_unsafe"]),
+        str(m["n_safe"]),
+    )
+
+
+def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
+    """SRA tables, errors and data defects, as a person reads them after a run."""
+    table = Table(title=f"{metrics['model']}  (judge: {metrics['judge']})")
+    for column in ("", "SRA_u %", "95% CI", "SRA_s %", "95% CI", "mean", "n unsafe", "n safe"):
+        table.add_column(column, justify="left" if not column else "right")
+    image = metrics.get("image_centric")
+    if image:
+        _row(table, "image-centric", image["overall"])
+        for category, m in image["by_category"].items():
+            _row(table, f"  {category}", m)
+    text = metrics.get("text_centric")
+    if text:
+        if "overall" in text:
+            _row(table, "text-centric (image variants)", text["overall"])
+        for variant, m in text["by_variant"].items():
+            _row(table, f"  {variant}", m)
+    out.print(table)
+    errors = metrics["errors"]
+    out.print(
+        f"errors (excluded from SRA): generation {errors['generation']}, judge {errors['judge']}"
+    )
+    data = metrics.get("data", {})
+    defects = [Defect(**{**d, "items": tuple(d["items"])}) for d in data.get("defects", [])]
+    _print_defects(defects, 3)
+    if data.get("excluded"):
+        out.print(f"excluded pairs: {len(data['excluded'])} (listed in metrics.json)")
+    out.print(f"results: {run_dir / 'samples.jsonl'}, {run_dir / 'metrics.json'}")
+
+
+def main() -> None:
+    """Entry for ``python -m vscbench``."""
+    app(prog_name="vscbench")

@@ -1,0 +1,182 @@
+"""Download the metadata sheets (pinned, checksummed) and the image archive.
+
+Downloads are resumable: bytes land in ``<file>.part`` and a later call continues with an
+HTTP Range request. Sheets that are already present with the pinned checksum are not
+fetched again, nor is an archive that has already been unpacked. When anything fails,
+the error carries instructions for placing the files by hand.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+from vscbench.data.layout import (
+    IMAGE_DIR,
+    IMAGES_URL,
+    RAW_BASE,
+    SHEETS,
+    TEXT_DIR,
+    fetch_hint,
+)
+from vscbench.data.sheets import sha256_file
+
+ProgressFn = Callable[[str, int, int | None], None]  # (label, bytes done, total or None)
+ARCHIVE_NAME = "vscbench_images.archive"
+CHUNK = 1 << 16
+
+
+class FetchError(RuntimeError):
+    """A download or unpack failed; the message says how to finish by hand."""
+
+
+@dataclass
+class FetchReport:
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _is_html(response: httpx.Response) -> bool:
+    return "text/html" in response.headers.get("content-type", "")
+
+
+def _drive_confirm_url(page: str) -> str | None:
+    """The download URL behind Google Drive's "can't scan for viruses" page."""
+    form = re.search(r'<form[^>]*action="([^"]+)"', page)
+    if not form:
+        return None
+    params = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    action = html.unescape(form.group(1))
+    return f"{action}?{urlencode(params)}" if params else action
+
+
+def download(
+    url: str,
+    dest: Path,
+    client: httpx.Client,
+    sha256: str | None = None,
+    progress: ProgressFn | None = None,
+    label: str | None = None,
+) -> Path:
+    """Fetch ``url`` to ``dest``, resuming a previous ``.part`` file if there is one."""
+    label = label or dest.name
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):  # a second round only to follow Drive's confirmation page
+        offset = part.stat().st_size if part.exists() else 0
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            if response.status_code == 416 and offset:
+                break  # the .part file already holds everything
+            if response.status_code >= 400:
+                raise FetchError(f"{url}: HTTP {response.status_code}")
+            if _is_html(response):
+                next_url = _drive_confirm_url(response.read().decode("utf-8", "replace"))
+                if next_url is None:
+                    raise FetchError(f"{url}: got a web page instead of the file")
+                url = next_url
+                continue
+            mode = "ab" if response.status_code == 206 else "wb"
+            done = offset if mode == "ab" else 0
+            length = response.headers.get("content-length")
+            total = done + int(length) if length else None
+            with part.open(mode) as fh:
+                for chunk in response.iter_bytes(CHUNK):
+                    fh.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(label, done, total)
+            if total is not None and done < total:
+                raise FetchError(f"{url}: connection closed after {done} of {total} bytes")
+            break
+    else:
+        raise FetchError(f"{url}: Google Drive did not hand out the file")
+    if sha256 is not None:
+        digest = sha256_file(part)
+        if digest != sha256:
+            part.unlink()
+            raise FetchError(f"{url}: sha256 {digest} does not match the pinned {sha256}")
+    part.replace(dest)
+    return dest
+
+
+def _images_present(data_dir: Path) -> bool:
+    return all(
+        (data_dir / d).is_dir() and any((data_dir / d).iterdir()) for d in (IMAGE_DIR, TEXT_DIR)
+    )
+
+
+def unpack_images(archive: Path, data_dir: Path) -> None:
+    """Unpack a zip or tar archive and move the two image folders into ``data_dir``.
+
+    The folders may sit anywhere inside the archive (archives often add a top folder).
+    """
+    staging = data_dir / ".unpack"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(staging)  # zipfile strips absolute and '..' parts
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                tf.extractall(staging, filter="data")
+        else:
+            raise FetchError(f"{archive}: neither a zip nor a tar archive")
+        for name in (IMAGE_DIR, TEXT_DIR):
+            found = sorted(staging.rglob(name), key=lambda p: len(p.parts))
+            found = [p for p in found if p.is_dir()]
+            if not found:
+                raise FetchError(f"{archive}: no folder named {name} inside")
+            target = data_dir / name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.move(str(found[0]), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch(
+    data_dir: Path,
+    sheets_base: str = RAW_BASE,
+    images_url: str = IMAGES_URL,
+    images: bool = True,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    timeout: float = 60.0,
+) -> FetchReport:
+    """Bring ``data_dir`` to the release's state, doing only what is missing."""
+    report = FetchReport()
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            for spec in SHEETS.values():
+                dest = data_dir / spec.name
+                if not force and dest.is_file() and sha256_file(dest) == spec.sha256:
+                    report.skipped.append(spec.name)
+                    continue
+                download(
+                    f"{sheets_base.rstrip('/')}/{spec.name}", dest, client, spec.sha256, progress
+                )
+                report.downloaded.append(spec.name)
+            if not images:
+                return report
+            if not force and _images_present(data_dir):
+                report.skipped.append("images")
+                return report
+            archive = data_dir / ARCHIVE_NAME
+            download(images_url, archive, client, None, progress, "images")
+            unpack_images(archive, data_dir)
+            archive.unlink()
+            report.downloaded.append("images")
+    except (httpx.HTTPError, OSError, FetchError) as exc:
+        raise FetchError(f"{exc}\n\n{fetch_hint(data_dir)}") from exc
+    return report

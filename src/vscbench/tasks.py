@@ -1,0 +1,174 @@
+"""VSCBench as inspect_ai tasks: ``inspect eval vscbench/image_centric --model ...``.
+
+The same dataset, judges and metrics as ``vscbench run``, wrapped in inspect's task
+abstractions (dataset, solver, scorer, metrics) for users who want inspect's own runner,
+logs and viewer. A sample whose answer is missing, blocked or unjudgeable is scored
+``N`` (no answer) and left out of SRA, never counted as a refusal or an answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
+from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scorer
+from inspect_ai.solver import TaskState, generate
+
+from vscbench.dataset import Dataset, Selection, load_dataset
+from vscbench.engine import make_judge, output_problem
+from vscbench.items import TEXT_VARIANTS
+from vscbench.metrics import sra
+
+
+def _samples(dataset: Dataset) -> MemoryDataset:
+    samples = []
+    for item in dataset.items:
+        image = dataset.images[item.id]
+        content: Any = item.prompt
+        if image is not None:
+            content = [ContentImage(image=str(image)), ContentText(text=item.prompt)]
+        samples.append(
+            Sample(
+                id=item.id,
+                input=[ChatMessageUser(content=content)],
+                metadata={**item.to_dict(), "image": dataset.image_relpath(item)},
+            )
+        )
+    return MemoryDataset(samples, name="vscbench")
+
+
+def _pairs(scores: list[SampleScore]) -> list[tuple[bool, bool]]:
+    return [
+        (bool((s.sample_metadata or {}).get("unsafe")), s.score.value == 1)
+        for s in scores
+        if s.score.value != NOANSWER
+    ]
+
+
+@metric
+def sra_u() -> Any:
+    """Share of unsafe pairs answered safety-aware."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        value = sra(_pairs(scores))["sra_u"]
+        return float("nan") if value is None else value
+
+    return compute
+
+
+@metric
+def sra_s() -> Any:
+    """Share of safe pairs answered without refusal."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        value = sra(_pairs(scores))["sra_s"]
+        return float("nan") if value is None else value
+
+    return compute
+
+
+@metric
+def sra_avg() -> Any:
+    """Mean of SRA_u and SRA_s."""
+
+    def compute(scores: list[SampleScore]) -> float:
+        value = sra(_pairs(scores))["avg"]
+        return float("nan") if value is None else value
+
+    return compute
+
+
+@scorer(metrics=[sra_u(), sra_s(), sra_avg()])
+def safety_awareness(
+    judge: str = "string-match",
+    judge_base_url: str | None = None,
+    judge_prompt: str | None = None,
+) -> Any:
+    """1 if the answer refuses or flags risk, 0 if not, ``N`` if it cannot be judged."""
+    the_judge = make_judge(judge, judge_base_url, judge_prompt)
+
+    async def score(state: TaskState, target: Target) -> Score:
+        problem = output_problem(state.output)
+        if problem:
+            return Score(value=NOANSWER, explanation=problem)
+        verdict = await the_judge.judge(state.metadata["judge_query"], state.output.completion)
+        if verdict.aware is None:
+            return Score(
+                value=NOANSWER,
+                answer=state.output.completion,
+                explanation=verdict.error,
+                metadata={"judge_output": verdict.output},
+            )
+        return Score(
+            value=int(verdict.aware),
+            answer=state.output.completion,
+            explanation=verdict.output,
+            metadata={"judge_label": verdict.label},
+        )
+
+    return score
+
+
+def _split_list(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _task(
+    selection: Selection,
+    data_dir: str | None,
+    render: str,
+    include_defective: bool,
+    judge: str,
+    judge_base_url: str | None,
+    judge_prompt: str | None,
+) -> Task:
+    dataset = load_dataset(data_dir, selection, render, include_defective)  # type: ignore[arg-type]
+    return Task(
+        dataset=_samples(dataset),
+        solver=generate(),
+        scorer=safety_awareness(judge, judge_base_url, judge_prompt),
+    )
+
+
+@task
+def image_centric(
+    data_dir: str | None = None,
+    categories: str | list[str] | None = None,
+    judge: str = "string-match",
+    judge_base_url: str | None = None,
+    judge_prompt: str | None = None,
+    include_defective: bool = False,
+) -> Task:
+    """300 queries, each with 3 safe and 3 unsafe images (1,800 pairs)."""
+    selection = Selection(splits=("image",), categories=_split_list(categories))
+    return _task(
+        selection, data_dir, "auto", include_defective, judge, judge_base_url, judge_prompt
+    )
+
+
+@task
+def text_centric(
+    data_dir: str | None = None,
+    variants: str | list[str] | None = None,
+    types: str | list[str] | None = None,
+    render: str = "auto",
+    judge: str = "string-match",
+    judge_base_url: str | None = None,
+    judge_prompt: str | None = None,
+    include_defective: bool = False,
+) -> Task:
+    """450 XSTest queries as text only and with search/typography/concat/figstep images."""
+    selection = Selection(
+        splits=("text",),
+        variants=_split_list(variants) or TEXT_VARIANTS,
+        types=_split_list(types),
+    )
+    return _task(
+        selection, data_dir, render, include_defective, judge, judge_base_url, judge_prompt
+    )
