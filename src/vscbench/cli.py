@@ -77,7 +77,9 @@ def _model_args(pairs: list[str]) -> dict[str, Any]:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(
+        "error: " + message, style="bold red", highlight=False, soft_wrap=True, markup=False
+    )
     return typer.Exit(code)
 
 
@@ -166,12 +168,12 @@ def _print_defects(defects: list[Defect], show: int) -> None:
         return
     by_kind = Counter(d.kind for d in defects)
     kinds = ", ".join(f"{k} {n}" for k, n in by_kind.items())
-    out.print(f"defects: {sum(by_kind.values())} ({kinds})")
+    out.print(f"defects: {sum(by_kind.values())} ({kinds})", soft_wrap=True)
     shown: Counter[str] = Counter()
     for defect in defects:
         shown[defect.kind] += 1
         if shown[defect.kind] <= show:
-            out.print(f"  {defect.describe()}", highlight=False)
+            out.print(f"  {defect.describe()}", highlight=False, soft_wrap=True, markup=False)
         elif shown[defect.kind] == show + 1:
             out.print(f"  ... {by_kind[defect.kind] - show} more {defect.kind}")
 

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import httpx
 
@@ -32,7 +32,6 @@ from vscbench.data.sheets import sha256_file
 
 ProgressFn = Callable[[str, int, int | None], None]  # (label, bytes done, total or None)
 ARCHIVE_NAME = "vscbench_images.archive"
-CHUNK = 1 << 16
 
 
 class FetchError(RuntimeError):
@@ -49,13 +48,13 @@ def _is_html(response: httpx.Response) -> bool:
     return "text/html" in response.headers.get("content-type", "")
 
 
-def _drive_confirm_url(page: str) -> str | None:
+def _drive_confirm_url(page: str, base: str) -> str | None:
     """The download URL behind Google Drive's "can't scan for viruses" page."""
     form = re.search(r'<form[^>]*action="([^"]+)"', page)
     if not form:
         return None
     params = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
-    action = html.unescape(form.group(1))
+    action = urljoin(base, html.unescape(form.group(1)))
     return f"{action}?{urlencode(params)}" if params else action
 
 
@@ -80,7 +79,8 @@ def download(
             if response.status_code >= 400:
                 raise FetchError(f"{url}: HTTP {response.status_code}")
             if _is_html(response):
-                next_url = _drive_confirm_url(response.read().decode("utf-8", "replace"))
+                page = response.read().decode("utf-8", "replace")
+                next_url = _drive_confirm_url(page, str(response.url))
                 if next_url is None:
                     raise FetchError(f"{url}: got a web page instead of the file")
                 url = next_url
@@ -90,7 +90,7 @@ def download(
             length = response.headers.get("content-length")
             total = done + int(length) if length else None
             with part.open(mode) as fh:
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in response.iter_bytes():  # unbuffered: keep every byte received
                     fh.write(chunk)
                     done += len(chunk)
                     if progress:
