@@ -10,6 +10,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from typer.testing import CliRunner
@@ -22,10 +23,10 @@ from vscbench.data.layout import IMAGE_DIR, IMAGE_SHEET, TEXT_DIR, TEXT_SHEET
 class Files(http.server.BaseHTTPRequestHandler):
     """Serves ``files`` with Range support; ``cut`` truncates one file once."""
 
-    files: dict[str, bytes] = {}
-    cut: dict[str, int] = {}
-    log: list[tuple[str, str | None]] = []
-    drive_page = False
+    files: ClassVar[dict[str, bytes]] = {}
+    cut: ClassVar[dict[str, int]] = {}
+    log: ClassVar[list[tuple[str, str | None]]] = []
+    drive_page: ClassVar[bool] = False
 
     def log_message(self, *args: object) -> None:
         pass

@@ -143,5 +143,5 @@ def test_missing_sheet_says_what_to_do(tmp_path: Path) -> None:
 
 def test_unreadable_sheet(tmp_path: Path) -> None:
     (tmp_path / TEXT_SHEET).write_text("not a spreadsheet")
-    with pytest.raises(DataError, match="not a readable .xlsx"):
+    with pytest.raises(DataError, match=r"not a readable \.xlsx"):
         load_sheets(tmp_path, ["text"])

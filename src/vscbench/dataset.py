@@ -88,7 +88,7 @@ def load_dataset(
         _check_choices("XSTest type", selection.types, sorted(known))
     defects = list(sheets.defects)
     skip = set() if include_defective else excluded_ids(defects)
-    excluded = {i: "defective (empty prompt); see --include-defective" for i in skip}
+    excluded: dict[str, str] = {}
 
     chosen: list[Item] = []
     per_split: dict[str, int] = {}
@@ -105,6 +105,7 @@ def load_dataset(
     missing: list[tuple[Item, str]] = []
     for item in chosen:
         if item.id in skip:
+            excluded[item.id] = "defective (empty prompt); see --include-defective"
             continue
         try:
             images[item.id] = resolve_image(root, item, render)

@@ -198,6 +198,19 @@ def judge_for(config: RunConfig) -> Judge:
     )
 
 
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of the failure itself, not of the retry wrapper around it."""
+    from tenacity import RetryError
+
+    if isinstance(exc, RetryError) and exc.last_attempt.failed:
+        inner = exc.last_attempt.exception()
+        if inner is not None:
+            exc = inner
+    status = getattr(exc, "status_code", None)
+    prefix = f"HTTP {status} " if status else ""
+    return f"{prefix}{type(exc).__name__}: {exc}"
+
+
 def output_problem(output: Any) -> str | None:
     """Why a model output is not an answer (error, blocked, empty), or ``None``."""
     if getattr(output, "error", None):
@@ -257,7 +270,7 @@ async def _process(
             try:
                 output = await generate()
             except Exception as exc:  # retries are exhausted: record, never judge
-                record["error"] = f"{type(exc).__name__}: {exc}"
+                record["error"] = describe_error(exc)
             else:
                 record["stop_reason"] = str(output.stop_reason)
                 record["usage"] = _usage(output)

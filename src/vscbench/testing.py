@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-Reply = Callable[[str, str | None], str]  # (prompt text, image sha256) -> reply text
+#: (prompt text, image sha256) -> reply text, or (reply text, finish_reason)
+Reply = Callable[[str, str | None], str | tuple[str, str]]
 #: (prompt text, image sha256, attempt number for this key from 1) -> (status, headers) or None
 Fault = Callable[[str, str | None, int], tuple[int, dict[str, str]] | None]
 
@@ -97,6 +98,9 @@ class FakeOpenAIServer:
             )
         self.requests.append(Request(text, image_sha, 200, auth, body.get("model", "")))
         content = self.reply(text, image_sha)
+        finish = "stop"
+        if isinstance(content, tuple):
+            content, finish = content
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(self.requests)}",
@@ -106,7 +110,7 @@ class FakeOpenAIServer:
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                         "message": {"role": "assistant", "content": content},
                     }
                 ],
