@@ -138,7 +138,7 @@ def test_failures_are_recorded_not_judged(
             splits=("text",),
             variants=("txt", "typography"),
             limit=40,
-            max_retries=1,
+            max_retries=2,
             max_connections=8,
         )
         result = run(config, tmp_path / "run")

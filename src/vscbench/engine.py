@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from importlib.metadata import version
@@ -31,6 +30,14 @@ from vscbench.images import RenderMode
 from vscbench.items import Item
 from vscbench.judges import Judge, LLMJudge, StringMatchJudge, Verdict, load_template
 from vscbench.metrics import compute_metrics
+from vscbench.providers import (
+    Answer,
+    Generate,
+    Settings,
+    answer_problem,
+    describe_error,
+    make_generate,
+)
 from vscbench.records import SampleStore, new_record, write_json_atomic
 
 CONFIG_FILE = "config.json"
@@ -39,7 +46,6 @@ METRICS_FILE = "metrics.json"
 
 #: Settings that change what a stored answer means; a resumed run must match them.
 PINNED_SETTINGS = ("model", "temperature", "max_tokens", "seed", "judge", "judge_prompt")
-DRY_RUN_RESPONSE = "Mock response from mockllm (dry run)."
 SECRET_HINTS = ("key", "token", "secret", "password", "auth")
 
 
@@ -100,50 +106,7 @@ class RunResult:
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
-# --- model access (inspect_ai) ------------------------------------------------------
-
-
-def _placeholder_key(model: str, base_url: str | None) -> dict[str, Any]:
-    """Local OpenAI-compatible servers (vLLM, Ollama, ...) often need no key.
-
-    inspect insists on ``<SERVICE>_API_KEY`` for ``openai-api/<service>/...``; when a base
-    URL is given and that variable is unset, pass the conventional placeholder instead of
-    failing. A server that does want a key then answers 401, which is reported.
-    """
-    parts = model.split("/")
-    if base_url and parts[0] == "openai-api" and len(parts) >= 3:
-        var = parts[1].upper().replace("-", "_") + "_API_KEY"
-        if not os.environ.get(var):
-            return {"api_key": "EMPTY"}
-    return {}
-
-
-def _dry_run_output(*_: Any) -> Any:
-    """mockllm's reply for dry runs, with usage filled in.
-
-    Without usage, mockllm estimates tokens with tiktoken, which downloads its
-    vocabulary on first use and so breaks offline dry runs.
-    """
-    from inspect_ai.model import ModelOutput, ModelUsage
-
-    output = ModelOutput.from_content(model="mockllm", content=DRY_RUN_RESPONSE)
-    output.usage = ModelUsage(input_tokens=0, output_tokens=0, total_tokens=0)
-    return output
-
-
-def get_inspect_model(
-    model: str,
-    base_url: str | None,
-    model_args: Mapping[str, Any],
-    **generate: Any,
-) -> Any:
-    from inspect_ai.model import GenerateConfig, get_model
-
-    args = {**_placeholder_key(model, base_url), **model_args}
-    if model.startswith("mockllm/") and "custom_outputs" not in args:
-        args["custom_outputs"] = _dry_run_output
-    config = GenerateConfig(**{k: v for k, v in generate.items() if v is not None})
-    return get_model(model, base_url=base_url, config=config, **args)
+# --- models ------------------------------------------------------------------------
 
 
 def make_judge(
@@ -155,32 +118,30 @@ def make_judge(
     max_retries: int | None = 5,
     timeout: int | None = None,
 ) -> Judge:
-    """``string-match`` or ``llm:<inspect model>`` (any provider inspect has)."""
+    """``string-match`` or ``llm:<model>`` (any model a run can use)."""
     if spec == "string-match":
         return StringMatchJudge()
     if spec.startswith("llm:") and len(spec) > 4:
         name = spec[4:]
         template = load_template(prompt_file)
-        holder: dict[str, Any] = {}
+        settings = Settings(
+            temperature=0.01,
+            max_tokens=max_tokens,
+            max_connections=max_connections,
+            max_retries=max_retries,
+            timeout=timeout,
+        )
+        holder: dict[str, Generate] = {}
 
         async def complete(prompt: str) -> str:
-            # created on first use, inside the event loop that will use it
-            if "model" not in holder:
-                holder["model"] = get_inspect_model(
-                    name,
-                    base_url,
-                    {},
-                    temperature=0.01,
-                    max_tokens=max_tokens,
-                    max_connections=max_connections,
-                    max_retries=max_retries,
-                    timeout=timeout,
-                )
-            output = await holder["model"].generate(prompt)
-            problem = output_problem(output)
+            # created on first use, so a run that judges nothing needs no judge model
+            if "generate" not in holder:
+                holder["generate"] = make_generate(name, base_url, {}, settings)
+            answer = await holder["generate"](prompt, None)
+            problem = answer_problem(answer)
             if problem:
                 raise RuntimeError(problem)
-            return str(output.completion)
+            return answer.text
 
         return LLMJudge(name, complete, template)
     raise ValueError(f"unknown judge {spec!r}; use 'string-match' or 'llm:MODEL'")
@@ -198,52 +159,6 @@ def judge_for(config: RunConfig) -> Judge:
     )
 
 
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of the failure itself, not of the retry wrapper around it."""
-    from tenacity import RetryError
-
-    if isinstance(exc, RetryError) and exc.last_attempt.failed:
-        inner = exc.last_attempt.exception()
-        if inner is not None:
-            exc = inner
-    status = getattr(exc, "status_code", None)
-    prefix = f"HTTP {status} " if status else ""
-    return f"{prefix}{type(exc).__name__}: {exc}"
-
-
-def output_problem(output: Any) -> str | None:
-    """Why a model output is not an answer (error, blocked, empty), or ``None``."""
-    if getattr(output, "error", None):
-        return f"model error: {output.error}"
-    if output.stop_reason == "content_filter":
-        return "blocked by the provider's content filter"
-    if not str(output.completion).strip():
-        return f"empty response (stop_reason={output.stop_reason})"
-    return None
-
-
-async def build_messages(item: Item, image: Path | None) -> list[Any]:
-    """One user turn: the image (if any, inlined as a data URI) then the text."""
-    from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
-    from inspect_ai.util import materialize_media
-
-    if image is None:
-        return [ChatMessageUser(content=item.prompt)]
-    data_uri = await materialize_media(str(image))
-    return [ChatMessageUser(content=[ContentImage(image=data_uri), ContentText(text=item.prompt)])]
-
-
-async def _generate(model: Any, item: Item, image: Path | None) -> Any:
-    return await model.generate(await build_messages(item, image))
-
-
-def _usage(output: Any) -> dict[str, int] | None:
-    usage = getattr(output, "usage", None)
-    if usage is None:
-        return None
-    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-
-
 # --- the loop -----------------------------------------------------------------------
 
 
@@ -259,7 +174,7 @@ def apply_verdict(record: dict[str, Any], judge: Judge, verdict: Verdict) -> Non
 
 async def _process(
     record: dict[str, Any],
-    generate: Callable[[], Any] | None,
+    generate: Callable[[], Awaitable[Answer]] | None,
     judge: Judge,
     gate: asyncio.Semaphore,
 ) -> dict[str, Any]:
@@ -268,17 +183,15 @@ async def _process(
             record[key] = None
         async with gate:
             try:
-                output = await generate()
+                answer = await generate()
             except Exception as exc:  # retries are exhausted: record, never judge
                 record["error"] = describe_error(exc)
             else:
-                record["stop_reason"] = str(output.stop_reason)
-                record["usage"] = _usage(output)
-                problem = output_problem(output)
-                if problem:
-                    record["error"] = problem
-                else:
-                    record["response"] = str(output.completion)
+                record["stop_reason"] = answer.stop_reason
+                record["usage"] = answer.usage
+                record["error"] = answer_problem(answer)
+                if record["error"] is None:
+                    record["response"] = answer.text
     if record.get("error"):
         apply_verdict(record, judge, Verdict(aware=None))
         record["judge"] = None
@@ -395,20 +308,18 @@ def run(
         to_generate.append(item)  # new, or failed last time: (re)generate
     judged = len(jobs)
     if to_generate:
-        model = get_inspect_model(
-            config.model,
-            config.base_url,
-            config.model_args,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            seed=config.seed,
-            max_connections=config.max_connections,
-            max_retries=config.max_retries,
-            timeout=config.timeout,
+        settings = Settings(
+            config.temperature,
+            config.max_tokens,
+            config.seed,
+            config.max_connections,
+            config.max_retries,
+            config.timeout,
         )
+        generate = make_generate(config.model, config.base_url, config.model_args, settings)
         for item in to_generate:
             record = new_record(item, dataset.image_relpath(item))
-            jobs.append((record, partial(_generate, model, item, dataset.images[item.id])))
+            jobs.append((record, partial(generate, item.prompt, dataset.images[item.id])))
 
     try:
         asyncio.run(_run_all(jobs, judge, config.max_connections, store.append, progress))

@@ -17,9 +17,10 @@ from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scor
 from inspect_ai.solver import TaskState, generate
 
 from vscbench.dataset import Dataset, Selection, load_dataset
-from vscbench.engine import make_judge, output_problem
+from vscbench.engine import make_judge
 from vscbench.items import TEXT_VARIANTS
 from vscbench.metrics import sra
+from vscbench.providers import answer_from_inspect, answer_problem
 
 
 def _samples(dataset: Dataset) -> MemoryDataset:
@@ -90,7 +91,7 @@ def safety_awareness(
     the_judge = make_judge(judge, judge_base_url, judge_prompt)
 
     async def score(state: TaskState, target: Target) -> Score:
-        problem = output_problem(state.output)
+        problem = answer_problem(answer_from_inspect(state.output))
         if problem:
             return Score(value=NOANSWER, explanation=problem)
         verdict = await the_judge.judge(state.metadata["judge_query"], state.output.completion)
