@@ -112,3 +112,17 @@ def test_image_folder_case_is_tolerated(data_dir: Path) -> None:
     folder = data_dir / "vscbench_image_centric_images"
     (folder / "drugs").rename(folder / "Drugs")
     assert resolve_image(data_dir, item).parent.name == "Drugs"
+
+
+def test_read_only_data_dir_renders_into_user_cache(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    item = _item(load_sheets(data_dir, ["text"]).items, "text/5/figstep")
+    data_dir.chmod(0o555)
+    try:
+        path = resolve_image(data_dir, item)
+    finally:
+        data_dir.chmod(0o755)
+    assert path.is_relative_to(tmp_path / "cache" / "vscbench" / "rendered")
+    assert not (data_dir / "vscbench_rendered").exists()

@@ -239,6 +239,23 @@ def _run_progress(label: str) -> Iterator[Any]:
         yield update
 
 
+def _ensure_sheets(root: Path, splits: tuple[str, ...]) -> None:
+    """Fetch missing metadata sheets (small, pinned) so a first run needs no extra step."""
+    from vscbench.data.fetch import FetchError, fetch
+    from vscbench.data.layout import SHEETS
+
+    if all((root / SHEETS[s].name).is_file() for s in splits):
+        return
+    console.print(
+        f"metadata sheets not in {root}; fetching them (images are not fetched: "
+        "`vscbench data fetch`)"
+    )
+    try:
+        fetch(root, images=False)
+    except FetchError as exc:
+        raise _fail(str(exc), 1) from None
+
+
 @app.command("run")
 def run_cmd(
     model: Annotated[
@@ -310,6 +327,7 @@ def run_cmd(
             max_retries=max_retries,
             timeout=timeout,
         )
+        _ensure_sheets(resolve_data_dir(data_dir), config.splits)
         with _run_progress("generating") as update:
             result = run(config, out_dir, update)
     except (DataError, RunDirError, ValueError) as exc:

@@ -8,10 +8,12 @@ the data directory, beside (never over) upstream files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Literal
 
+import platformdirs
 from PIL import Image
 
 from vscbench import render
@@ -51,16 +53,29 @@ def locate(data_dir: Path, relative: str) -> Path | None:
     return found if found.is_file() else None
 
 
-def rendered_relpath(item: Item) -> str:
+def render_root(data_dir: Path) -> Path:
+    """Where rendered images go: the data directory, or a user cache if it is read-only.
+
+    A read-only data directory (a shared mount, a packaged copy) still runs; its renders
+    land in a cache folder keyed by the directory's path.
+    """
+    # honour the permission bits even for root, who could write regardless
+    if os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & 0o222:
+        return data_dir
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("vscbench")) / "rendered" / key
+
+
+def rendered_path(data_dir: Path, item: Item) -> Path:
     assert item.image is not None
-    return f"{RENDER_DIR}/{item.variant}/{Path(item.image).name}"
+    return render_root(data_dir) / RENDER_DIR / item.variant / Path(item.image).name
 
 
 def render_item(data_dir: Path, item: Item, overwrite: bool = False) -> Path:
     """Write the rendered image of a typography/figstep/concat item and return its path."""
     if item.variant not in RENDERED_VARIANTS or item.render_text is None:
         raise MissingImage(f"{item.id}: the {item.variant} image cannot be rendered")
-    target = data_dir / rendered_relpath(item)
+    target = rendered_path(data_dir, item)
     if target.is_file() and not overwrite:
         return target
     if item.variant == "typography":
