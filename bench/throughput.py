@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,28 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
-from vscbench.data.layout import IMAGE_SHEET, TEXT_SHEET
-from vscbench.data.sheets import load_sheets
+from vscbench.dataset import load_dataset
 from vscbench.engine import RunConfig, run
+from vscbench.testing import synthetic_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def make_data_dir(sheets: Path, root: Path) -> None:
-    """Real sheets plus a 64×64 synthetic photo for every upstream photo they name."""
-    for name in (IMAGE_SHEET, TEXT_SHEET):
-        shutil.copy(sheets / name, root / name)
-    for item in load_sheets(root).items:
-        if item.image and (item.split == "image" or item.variant == "search"):
-            target = root / item.image
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                colour = tuple(hashlib.sha256(target.name.encode()).digest()[:3])
-                fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(
-                    target.suffix.lower(), "PNG")
-                Image.new("RGB", (64, 64), colour).save(target, format=fmt)
 
 
 def free_port() -> int:
@@ -56,8 +36,9 @@ def free_port() -> int:
 def start_server(latency: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vscbench.testing", "--port", str(port), "--latency",
-         str(latency)], stdout=subprocess.PIPE)
+        [sys.executable, "-m", "vscbench.testing", "--port", str(port), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()  # "listening on ..."
     return proc, f"http://127.0.0.1:{port}/v1"
@@ -72,7 +53,8 @@ async def bare_sdk(base_url: str, n: int, connections: int) -> float:
     async def one(i: int) -> None:
         async with gate:
             await client.chat.completions.create(
-                model="bench", messages=[{"role": "user", "content": f"query {i}"}])
+                model="bench", messages=[{"role": "user", "content": f"query {i}"}]
+            )
 
     start = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -83,23 +65,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--sheets", type=Path,
-                        default=REPO.parent / "shared" / "data" / "vscbench")
+    parser.add_argument("--sheets", type=Path, default=REPO.parent / "shared" / "data" / "vscbench")
     args = parser.parse_args()
 
-    os.environ.setdefault("BENCH_API_KEY", "bench")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, run_dir = Path(tmp) / "data", Path(tmp) / "run"
-        data_dir.mkdir()
-        make_data_dir(args.sheets, data_dir)
+        synthetic_data_dir(args.sheets, data_dir, size=(64, 64))
         server, base_url = start_server(args.latency)
         try:
-            config = RunConfig(model="openai-api/bench/vlm", base_url=base_url,
-                               data_dir=str(data_dir), include_defective=True,
-                               max_connections=args.connections)
+            config = RunConfig(
+                model="openai-api/bench/vlm",
+                base_url=base_url,
+                data_dir=str(data_dir),
+                include_defective=True,
+                max_connections=args.connections,
+            )
             # rendering is data preparation, not request throughput: do it first
-            from vscbench.dataset import load_dataset
-
             load_dataset(data_dir, config.selection(), include_defective=True)
             start = time.perf_counter()
             result = run(config, run_dir)
@@ -112,14 +93,18 @@ def main() -> None:
             server.wait()
 
     ideal = n * args.latency / args.connections
-    print(f"requests {n} (image {result.metrics['image_centric']['overall']['n_unsafe'] * 2}, "
-          f"text {n - result.metrics['image_centric']['overall']['n_unsafe'] * 2}); "
-          f"latency {args.latency * 1000:.0f} ms; connections {args.connections}; "
-          f"errors {errors}")
+    print(
+        f"requests {n} (image {result.metrics['image_centric']['overall']['n_unsafe'] * 2}, "
+        f"text {n - result.metrics['image_centric']['overall']['n_unsafe'] * 2}); "
+        f"latency {args.latency * 1000:.0f} ms; connections {args.connections}; "
+        f"errors {errors}"
+    )
     print(f"ideal (requests x latency / connections): {ideal:.2f} s")
     print(f"vscbench run:     {wall:.2f} s   ratio to ideal {wall / ideal:.2f}")
-    print(f"bare openai SDK:  {sdk_wall:.2f} s   ratio to ideal {sdk_wall / ideal:.2f}  "
-          "(text-only baseline, same run)")
+    print(
+        f"bare openai SDK:  {sdk_wall:.2f} s   ratio to ideal {sdk_wall / ideal:.2f}  "
+        "(text-only baseline, same run)"
+    )
     print(f"vscbench / bare SDK: {wall / sdk_wall:.2f}")
 
 

@@ -3,18 +3,15 @@ and a loopback OpenAI-compatible server."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from vscbench.data.layout import IMAGE_SHEET, TEXT_SHEET
-from vscbench.data.sheets import load_sheets
-from vscbench.testing import FakeOpenAIServer
+from vscbench.data.layout import IMAGE_SHEET
+from vscbench.testing import FakeOpenAIServer, synthetic_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VSCBENCH_SHARED_DATA", REPO.parent / "shared" / "data" / "vscbench"))
@@ -31,31 +28,10 @@ def sheets_dir() -> Path:
     return SHARED
 
 
-def synthetic_image(path: Path) -> None:
-    """A small image whose pixels (and so bytes) are unique to its file name."""
-    digest = hashlib.sha256(path.name.encode()).digest()
-    image = Image.new("RGB", (24, 16), tuple(digest[:3]))
-    image.putpixel((0, 0), tuple(digest[3:6]))
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path, format=fmt)
-
-
 @pytest.fixture(scope="session")
 def full_data_dir(tmp_path_factory: pytest.TempPathFactory, sheets_dir: Path) -> Path:
-    """The real sheets plus a synthetic file for every upstream photo they name.
-
-    Typography, figstep and concat files are left out on purpose, so runs render them.
-    """
-    root = tmp_path_factory.mktemp("data")
-    for name in (IMAGE_SHEET, TEXT_SHEET):
-        shutil.copy(sheets_dir / name, root / name)
-    for item in load_sheets(root).items:
-        if item.image and (item.split == "image" or item.variant == "search"):
-            target = root / item.image
-            if not target.exists():
-                synthetic_image(target)
-    return root
+    """The real sheets plus a synthetic photo for every upstream photo they name."""
+    return synthetic_data_dir(sheets_dir, tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture()

@@ -1,12 +1,11 @@
 """The evaluation engine: send every pair to a model, judge the answer, record it.
 
-Models are reached through inspect_ai's model layer, so every provider it has works
-(OpenAI, Anthropic, Google, OpenAI-compatible servers by base URL, mockllm, ...) with
-its retries (429/5xx/timeouts, with backoff and ``Retry-After``) and connection limits.
-The loop around it is our own rather than ``inspect_ai.eval``: a benchmark of 4,050
-single-turn requests needs little of a general agent runner, and the runner's per-sample
-bookkeeping costs several milliseconds of CPU per sample, which on a small machine
-leaves a fast server waiting (see ``bench/throughput.py``). The inspect tasks in
+Models are reached through :mod:`vscbench.providers` (inspect_ai's providers, or the
+``openai`` SDK for OpenAI-compatible servers), with their retries for 429/5xx/timeouts.
+The loop around them is our own rather than ``inspect_ai.eval``: a benchmark of 4,050
+single-turn requests needs little of a general agent runner, and that runner's
+per-sample bookkeeping costs several milliseconds of CPU per sample, which on a small
+machine leaves a fast server waiting (see ``bench/throughput.py``). The inspect tasks in
 :mod:`vscbench.tasks` remain for anyone who wants inspect's own runner and log viewer.
 
 A run directory holds ``config.json`` (written first), ``samples.jsonl`` (appended as

@@ -1,11 +1,11 @@
-"""A loopback OpenAI-compatible chat server for tests, benchmarks and dry runs.
+"""Test helpers: a loopback OpenAI-compatible server and a synthetic data directory.
 
 It answers ``POST /v1/chat/completions`` after a fixed latency, with a reply chosen by a
 function of the request's text and the sha256 of its image, so a test can check that
 each image reached the right prompt. Faults (429 with ``Retry-After``, 500, ...) can be
 injected per request. Needs ``aiohttp`` (the ``test`` extra).
 
-Run it standalone with ``python -m vscbench.testing --port 8000 --latency 0.1``.
+Run the server standalone with ``python -m vscbench.testing --port 8000 --latency 0.1``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,50 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: (prompt text, image sha256) -> reply text, or (reply text, finish_reason)
 Reply = Callable[[str, str | None], str | tuple[str, str]]
 #: (prompt text, image sha256, attempt number for this key from 1) -> (status, headers) or None
 Fault = Callable[[str, str | None, int], tuple[int, dict[str, str]] | None]
+
+
+def synthetic_image(path: Path, size: tuple[int, int] = (24, 16)) -> None:
+    """A small image whose pixels (and so bytes) are unique to its file name."""
+    from PIL import Image
+
+    digest = hashlib.sha256(path.name.encode()).digest()
+    image = Image.new("RGB", size, tuple(digest[:3]))
+    image.putpixel((0, 0), tuple(digest[3:6]))
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(path.suffix.lower(), "PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt)
+
+
+def synthetic_data_dir(sheets: Path, root: Path, size: tuple[int, int] = (24, 16)) -> Path:
+    """The real sheets plus a synthetic file for every upstream photo they name.
+
+    Stands in for the image archive, which tests and benchmarks cannot download.
+    Typography, figstep and concat files are left out, so runs render them.
+    """
+    from vscbench.data.layout import IMAGE_SHEET, TEXT_SHEET
+    from vscbench.data.sheets import load_sheets
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name in (IMAGE_SHEET, TEXT_SHEET):
+        shutil.copy(sheets / name, root / name)
+    for item in load_sheets(root).items:
+        if item.image and (item.split == "image" or item.variant == "search"):
+            target = root / item.image
+            if not target.exists():
+                synthetic_image(target, size)
+    return root
 
 
 def echo_reply(text: str, image_sha: str | None) -> str:

@@ -145,16 +145,7 @@ def load_image_centric(path: Path) -> tuple[list[Item], list[Defect]]:
                 name = _clean(record[column])
                 item_id = image_item_id(category, index, label, slot)
                 if not name:
-                    defects.append(
-                        Defect(
-                            "missing_image_reference",
-                            source,
-                            "no image file named",
-                            row,
-                            column,
-                            (item_id,),
-                        )
-                    )
+                    defects.append(_no_file_named(source, row, column, item_id))
                     continue
                 files[name].append(column)
                 row_items.append(
@@ -238,16 +229,7 @@ def load_text_centric(path: Path) -> tuple[list[Item], list[Defect]]:
             if image_col:
                 name = _clean(record[image_col])
                 if not name:
-                    defects.append(
-                        Defect(
-                            "missing_image_reference",
-                            source,
-                            "no image file named",
-                            row,
-                            image_col,
-                            (item_id,),
-                        )
-                    )
+                    defects.append(_no_file_named(source, row, image_col, item_id))
                     continue
                 image = f"{TEXT_DIR}/{variant}/{name}"
             items.append(
@@ -283,6 +265,10 @@ def load_text_centric(path: Path) -> tuple[list[Item], list[Defect]]:
             )
     defects.extend(_shared_across_rows(items, source))
     return items, defects
+
+
+def _no_file_named(source: str, row: int, column: str, item_id: str) -> Defect:
+    return Defect("missing_image_reference", source, "no image file named", row, column, (item_id,))
 
 
 def _shared_across_rows(items: list[Item], source: str) -> list[Defect]:
