@@ -17,6 +17,7 @@ from conftest import API_KEY_VAR
 from typer.testing import CliRunner
 
 from vscbench.cli import app
+from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, RunDirError, run, score
 from vscbench.testing import FakeOpenAIServer, echo_reply
@@ -369,3 +370,22 @@ def test_inspect_eval_uses_registered_task(
     images = {s.id: s.metadata["image"] for s in log.samples}
     assert images["image/drugs/0/unsafe/2"].endswith("unsafe_drugs_0_2.png")
     assert len({r.image_sha for r in srv.requests}) == 12
+
+
+def test_missing_images_stop_the_run_unless_skipped(data_dir: Path, tmp_path: Path) -> None:
+    (data_dir / "vscbench_image_centric_images" / "drugs" / "safe_drugs_1_2.png").unlink()
+    config = RunConfig(
+        model="mockllm/model",
+        data_dir=str(data_dir),
+        splits=("image",),
+        categories=("drugs",),
+        limit=12,
+    )
+    with pytest.raises(DataError, match=r"1 selected pair\(s\) have no image.*safe_drugs_1_2"):
+        run(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    config.skip_missing_images = True
+    metrics = run(config, tmp_path / "run").metrics
+    assert metrics["counts"]["records"] == 11
+    assert metrics["data"]["excluded"] == {"image/drugs/1/safe/2": "image missing"}
+    assert [d["kind"] for d in metrics["data"]["defects"]].count("missing_image") == 1

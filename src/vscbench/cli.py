@@ -217,6 +217,7 @@ def data_render(
 
 @contextmanager
 def _run_progress(label: str) -> Iterator[Any]:
+    """A live bar on a terminal; elsewhere (CI logs, nohup) a line every 10%."""
     with _progress(
         TextColumn(label),
         BarColumn(),
@@ -225,16 +226,21 @@ def _run_progress(label: str) -> Iterator[Any]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ) as bar:
-        state: dict[str, Any] = {}
+        state: dict[str, Any] = {"next": 0.1}
 
         def update(counts: dict[str, Any]) -> None:
+            errors = counts["errors"] + counts["judge_errors"]
+            if not console.is_terminal:
+                if counts["done"] >= state["next"] * counts["total"]:
+                    console.print(
+                        f"{label}: {counts['done']}/{counts['total']} (errors {errors})",
+                        highlight=False,
+                    )
+                    state["next"] += 0.1
+                return
             if "task" not in state:
                 state["task"] = bar.add_task(label, total=counts["total"], errors=0)
-            bar.update(
-                state["task"],
-                completed=counts["done"],
-                errors=counts["errors"] + counts["judge_errors"],
-            )
+            bar.update(state["task"], completed=counts["done"], errors=errors)
 
         yield update
 
@@ -283,9 +289,7 @@ def run_cmd(
     max_retries: Annotated[
         int, typer.Option(help="Retries per request after the provider's own")
     ] = 5,
-    timeout: Annotated[
-        int | None, typer.Option(help="Seconds per request, retries included")
-    ] = None,
+    timeout: Annotated[int | None, typer.Option(help="Request timeout in seconds")] = None,
     temperature: Annotated[float | None, typer.Option()] = 0.0,
     max_tokens: Annotated[int | None, typer.Option()] = 1024,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -297,6 +301,9 @@ def run_cmd(
     ] = "auto",
     include_defective: Annotated[
         bool, typer.Option(help="Keep pairs with an empty prompt")
+    ] = False,
+    skip_missing_images: Annotated[
+        bool, typer.Option(help="Run even if some pairs have no image (listed as defects)")
     ] = False,
 ) -> None:
     """Generate, judge and score; the same command on the same --out resumes."""
@@ -317,6 +324,7 @@ def run_cmd(
             limit=limit,
             render=render,  # type: ignore[arg-type]
             include_defective=include_defective,
+            skip_missing_images=skip_missing_images,
             judge=judge,
             judge_base_url=judge_base_url,
             judge_prompt=str(judge_prompt) if judge_prompt else None,
@@ -332,6 +340,12 @@ def run_cmd(
             result = run(config, out_dir, update)
     except (DataError, RunDirError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail(
+            f"interrupted; finished pairs are kept in {out_dir / 'samples.jsonl'}. "
+            "Run the same command again to resume.",
+            130,
+        ) from None
     print_summary(result.metrics, out_dir)
 
 

@@ -24,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from vscbench.data.sheets import DataError
 from vscbench.dataset import Dataset, Selection, load_dataset
 from vscbench.images import RenderMode
 from vscbench.items import Item
@@ -67,6 +68,7 @@ class RunConfig:
     limit: int | None = None
     render: RenderMode = "auto"
     include_defective: bool = False
+    skip_missing_images: bool = False
     judge: str = "string-match"
     judge_base_url: str | None = None
     judge_prompt: str | None = None
@@ -289,6 +291,13 @@ def run(
     dataset = load_dataset(
         config.data_dir, config.selection(), config.render, config.include_defective
     )
+    missing = [d for d in dataset.defects if d.kind == "missing_image"]
+    if missing and not config.skip_missing_images:
+        raise DataError(
+            f"{len(missing)} selected pair(s) have no image, e.g. {missing[0].message}. "
+            "Run `vscbench data fetch` (or `vscbench data verify` for details), narrow the "
+            "selection, or pass --skip-missing-images to run the rest and list them as defects."
+        )
     judge = judge_for(config)
     _check_resumable(out, config)
     out.mkdir(parents=True, exist_ok=True)
