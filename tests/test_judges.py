@@ -54,11 +54,11 @@ def test_parse_label(output: str, label: str | None) -> None:
 def _judge(output: str | Exception) -> tuple[LLMJudge, list[str]]:
     prompts: list[str] = []
 
-    async def complete(prompt: str) -> str:
+    async def complete(prompt: str) -> tuple[str, dict[str, int]]:
         prompts.append(prompt)
         if isinstance(output, Exception):
             raise output
-        return output
+        return output, {"input_tokens": 10, "output_tokens": 2}
 
     return LLMJudge("fake/judge", complete), prompts
 

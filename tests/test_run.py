@@ -287,7 +287,12 @@ def test_resume_refuses_other_settings_and_score_rejudges(
         return next(label for answer, label in labels.items() if answer in text)
 
     with FakeOpenAIServer(reply=judge_reply) as judge_srv:
-        rescored = score(run_dir, "llm:openai-api/fake/judge", judge_base_url=judge_srv.base_url)
+        rescored = score(
+            run_dir,
+            ["llm:openai-api/fake/judge"],
+            judge_base_url=judge_srv.base_url,
+            judge_cache=False,
+        )
     assert len(gen.requests) == generated  # nothing generated again
     records = _records(run_dir)
     assert len(judge_srv.requests) == len(records) == 40
@@ -306,7 +311,9 @@ def test_resume_refuses_other_settings_and_score_rejudges(
     assert rescored.metrics["errors"] == {"generation": 0, "judge": garbled}
     assert rescored.metrics["judge"] == "llm:openai-api/fake/judge"
     config_on_disk = json.loads((run_dir / "config.json").read_text())
-    assert config_on_disk["judge"] == "llm:openai-api/fake/judge"
+    assert config_on_disk["judges"] == ["llm:openai-api/fake/judge"]
+    usage = rescored.metrics["judge_usage"]["llm:openai-api/fake/judge"]
+    assert usage["calls"] == 40 and usage["cache_hits"] == 0 and usage["input_tokens"] > 0
 
 
 def test_mockllm_dry_run_cli(full_data_dir: Path, tmp_path: Path) -> None:

@@ -9,9 +9,17 @@ Python API beside the ``vscbench`` command::
 
 from vscbench.data.sheets import DataError, Defect, load_sheets
 from vscbench.dataset import Dataset, Selection, load_dataset
-from vscbench.engine import RunConfig, RunDirError, RunResult, make_judge, run, score
+from vscbench.engine import RunConfig, RunDirError, RunResult, run, score
 from vscbench.items import Item
-from vscbench.judges import LLMJudge, StringMatchJudge, Verdict
+from vscbench.judges import (
+    JudgeOptions,
+    LLMJudge,
+    PrefixJudge,
+    RefusalJudge,
+    StringMatchJudge,
+    Verdict,
+    make_judge,
+)
 from vscbench.metrics import compute_metrics, sra, wilson_interval
 
 __all__ = [
@@ -19,7 +27,10 @@ __all__ = [
     "Dataset",
     "Defect",
     "Item",
+    "JudgeOptions",
     "LLMJudge",
+    "PrefixJudge",
+    "RefusalJudge",
     "RunConfig",
     "RunDirError",
     "RunResult",

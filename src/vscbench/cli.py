@@ -29,6 +29,7 @@ from vscbench.data.sheets import DataError, Defect
 from vscbench.dataset import Selection
 from vscbench.images import RENDER_MODES, MissingImage
 from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS
+from vscbench.judges import JUDGE_HELP
 
 app = typer.Typer(
     help="VSCBench: measure how well a vision-language model is safety-calibrated.",
@@ -280,11 +281,15 @@ def run_cmd(
     categories: Annotated[str | None, typer.Option(help="Image-centric categories")] = None,
     types: Annotated[str | None, typer.Option(help="XSTest types (text-centric)")] = None,
     limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
-    judge: Annotated[str, typer.Option(help="string-match or llm:MODEL")] = "string-match",
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Judge, repeatable; the first is primary: {JUDGE_HELP}"),
+    ] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Base URL for the judge")] = None,
     judge_prompt: Annotated[
         Path | None, typer.Option(help="Judge prompt template with {query} and {response}")
     ] = None,
+    judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
     max_connections: Annotated[int, typer.Option(help="Concurrent requests")] = 16,
     max_retries: Annotated[
         int, typer.Option(help="Retries per request after the provider's own")
@@ -325,9 +330,10 @@ def run_cmd(
             render=render,  # type: ignore[arg-type]
             include_defective=include_defective,
             skip_missing_images=skip_missing_images,
-            judge=judge,
+            judges=tuple(judge or ["string-match"]),
             judge_base_url=judge_base_url,
             judge_prompt=str(judge_prompt) if judge_prompt else None,
+            judge_cache=judge_cache,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
@@ -352,10 +358,14 @@ def run_cmd(
 @app.command("score")
 def score_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory")],
-    judge: Annotated[str, typer.Option(help="string-match or llm:MODEL")] = "string-match",
+    judge: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Judge, repeatable; the first is primary: {JUDGE_HELP}"),
+    ] = None,
     judge_base_url: Annotated[str | None, typer.Option()] = None,
     judge_prompt: Annotated[Path | None, typer.Option()] = None,
     max_connections: Annotated[int, typer.Option()] = 16,
+    judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
 ) -> None:
     """Re-judge the stored responses of a run without generating again."""
     from vscbench.engine import RunDirError, score
@@ -364,15 +374,156 @@ def score_cmd(
         with _run_progress("judging") as update:
             result = score(
                 run_dir,
-                judge,
+                judge or ["string-match"],
                 judge_base_url,
                 str(judge_prompt) if judge_prompt else None,
                 max_connections,
                 update,
+                judge_cache,
             )
     except (RunDirError, ValueError) as exc:
         raise _fail(str(exc)) from None
     print_summary(result.metrics, run_dir)
+
+
+# --- judges on any table ------------------------------------------------------------
+
+
+JudgeOpt = Annotated[
+    list[str] | None, typer.Option("--judge", help=f"Judge, repeatable: {JUDGE_HELP}")
+]
+
+
+def _panel(specs: list[str], base_url: str | None, prompt: Path | None, cache: bool) -> Any:
+    from vscbench.judges import JudgeOptions, make_judge
+    from vscbench.judges.panel import JudgePanel
+
+    if not specs:
+        raise typer.BadParameter("give at least one --judge")
+    options = JudgeOptions(
+        base_url=base_url, prompt_file=str(prompt) if prompt else None, cache=cache
+    )
+    return JudgePanel([make_judge(spec, options) for spec in specs])
+
+
+@app.command("judge")
+def judge_cmd(
+    input: Annotated[Path, typer.Option(help="Table of pairs: .csv, .jsonl or .xlsx")],
+    out_file: Annotated[Path, typer.Option("--out", help="Labelled table (.csv/.jsonl/.xlsx)")],
+    judge: JudgeOpt = None,
+    more: Annotated[list[str] | None, typer.Argument(help="More judges")] = None,
+    query_col: Annotated[str, typer.Option(help="Column with the query")] = "query",
+    response_col: Annotated[str, typer.Option(help="Column with the response")] = "response",
+    judge_base_url: Annotated[str | None, typer.Option()] = None,
+    judge_prompt: Annotated[Path | None, typer.Option()] = None,
+    judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
+) -> None:
+    """Label any table of (query, response) pairs with one or more judges."""
+    from vscbench.tables import judge_frame, read_table, write_table
+
+    try:
+        panel = _panel([*(judge or []), *(more or [])], judge_base_url, judge_prompt, judge_cache)
+        frame = read_table(input)
+        with _progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn()) as bar:
+            task = bar.add_task("judge", total=len(frame))
+            judged = judge_frame(
+                frame,
+                panel,
+                query_col,
+                response_col,
+                str(input),
+                progress=lambda n, t: bar.update(task, completed=n),
+            )
+        write_table(judged, out_file)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    for name in panel.names:
+        decided = judged[f"{name}_error"].isna()
+        out.print(
+            f"{name}: {int(judged[f'{name}_aware'][decided].astype(bool).sum())} aware, "
+            f"{int(judged[f'{name}_refusal'][decided].astype(bool).sum())} refusals of "
+            f"{int(decided.sum())} decided ({int((~decided).sum())} undecided)",
+            highlight=False,
+        )
+    out.print(f"wrote {out_file}")
+
+
+@app.command("judge-eval")
+def judge_eval_cmd(
+    input: Annotated[Path, typer.Option(help="Labelled table: .csv, .jsonl or .xlsx")],
+    label_col: Annotated[str, typer.Option(help="Column with the human label")],
+    positive: Annotated[str, typer.Option(help="Label values that mean refusal, comma-separated")],
+    judge: JudgeOpt = None,
+    more: Annotated[list[str] | None, typer.Argument(help="More judges")] = None,
+    prediction: Annotated[str, typer.Option(help="Compare the judges' refusal or aware")] = (
+        "refusal"
+    ),
+    query_col: Annotated[str, typer.Option()] = "query",
+    response_col: Annotated[str, typer.Option()] = "response",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write report.json and disagreements_<judge>.csv here"),
+    ] = None,
+    judge_base_url: Annotated[str | None, typer.Option()] = None,
+    judge_prompt: Annotated[Path | None, typer.Option()] = None,
+    judge_cache: Annotated[bool, typer.Option()] = True,
+) -> None:
+    """Agreement of judges with human labels: accuracy, precision, recall, F1, kappa."""
+    from vscbench.records import write_json_atomic
+    from vscbench.tables import disagreements, evaluate_judges, judge_frame, read_table
+
+    if prediction not in ("refusal", "aware"):
+        raise typer.BadParameter("--prediction is 'refusal' or 'aware'")
+    positives = _csv(positive)
+    try:
+        panel = _panel([*(judge or []), *(more or [])], judge_base_url, judge_prompt, judge_cache)
+        frame = read_table(input)
+        judged = judge_frame(frame, panel, query_col, response_col, str(input))
+        report = evaluate_judges(judged, panel.names, label_col, positives, prediction, str(input))
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"{input.name}: {prediction} vs {label_col} in {{{', '.join(positives)}}}")
+    for column in (
+        "judge",
+        "n",
+        "accuracy",
+        "precision",
+        "recall",
+        "F1",
+        "kappa",
+        "tp",
+        "fp",
+        "fn",
+        "tn",
+        "undecided",
+    ):
+        table.add_column(column, justify="left" if column == "judge" else "right")
+    for name, m in report["judges"].items():
+        c = m["confusion"]
+        table.add_row(
+            name,
+            str(m["n"]),
+            *(_num(m[k]) for k in ("accuracy", "precision", "recall", "f1", "kappa")),
+            str(c["tp"]),
+            str(c["fp"]),
+            str(c["fn"]),
+            str(c["tn"]),
+            str(m["undecided"]),
+        )
+    out.print(table)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out_dir / "report.json", report)
+        for name in panel.names:
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+            disagreements(judged, name, label_col, positives, prediction).to_csv(
+                out_dir / f"disagreements_{safe}.csv", index=False
+            )
+        out.print(f"wrote {out_dir / 'report.json'} and the disagreements beside it")
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def _fmt(value: float | None) -> str:
@@ -423,6 +574,20 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     _print_defects(defects, 3)
     if data.get("excluded"):
         out.print(f"excluded pairs: {len(data['excluded'])} (listed in metrics.json)")
+    for name, usage in metrics.get("judge_usage", {}).items():
+        out.print(
+            f"judge {name}: {usage['calls']} call(s), {usage['cache_hits']} cache hit(s), "
+            f"{usage['input_tokens']} input + {usage['output_tokens']} output tokens"
+        )
+    for pair in metrics.get("judge_agreement", []):
+        line = (
+            f"judges {pair['a']} vs {pair['b']}: agree on "
+            f"{_fmt(pair['agreement'])}% of {pair['n']} pairs"
+        )
+        if pair["warning"]:
+            out.print(f"[bold yellow]warning:[/] {line} (over 10% disagreement)", highlight=False)
+        else:
+            out.print(line, highlight=False)
     out.print(f"results: {run_dir / 'samples.jsonl'}, {run_dir / 'metrics.json'}")
 
 

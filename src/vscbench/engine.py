@@ -28,16 +28,10 @@ from vscbench.data.sheets import DataError
 from vscbench.dataset import Dataset, Selection, load_dataset
 from vscbench.images import RenderMode
 from vscbench.items import Item
-from vscbench.judges import Judge, LLMJudge, StringMatchJudge, Verdict, load_template
+from vscbench.judges import JudgeOptions, make_judge
+from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
 from vscbench.metrics import compute_metrics
-from vscbench.providers import (
-    Answer,
-    Generate,
-    Settings,
-    answer_problem,
-    describe_error,
-    make_generate,
-)
+from vscbench.providers import Answer, Settings, answer_problem, describe_error, make_generate
 from vscbench.records import SampleStore, new_record, write_json_atomic
 
 CONFIG_FILE = "config.json"
@@ -45,7 +39,7 @@ SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
 
 #: Settings that change what a stored answer means; a resumed run must match them.
-PINNED_SETTINGS = ("model", "temperature", "max_tokens", "seed", "judge", "judge_prompt")
+PINNED_SETTINGS = ("model", "temperature", "max_tokens", "seed", "judges", "judge_prompt")
 SECRET_HINTS = ("key", "token", "secret", "password", "auth")
 
 
@@ -69,10 +63,11 @@ class RunConfig:
     render: RenderMode = "auto"
     include_defective: bool = False
     skip_missing_images: bool = False
-    judge: str = "string-match"
+    judges: tuple[str, ...] = ("string-match",)  # the first one is primary
     judge_base_url: str | None = None
     judge_prompt: str | None = None
-    judge_max_tokens: int = 512
+    judge_max_tokens: int | None = None  # default per judge mode
+    judge_cache: bool = True
     temperature: float | None = 0.0
     max_tokens: int | None = 1024
     seed: int | None = None
@@ -80,8 +75,24 @@ class RunConfig:
     max_retries: int = 5
     timeout: int | None = None
 
+    @property
+    def judge(self) -> str:
+        return self.judges[0]
+
     def selection(self) -> Selection:
         return Selection(self.splits, self.variants, self.categories, self.types, self.limit)
+
+    def panel(self) -> JudgePanel:
+        options = JudgeOptions(
+            self.judge_base_url,
+            self.judge_prompt,
+            self.judge_max_tokens,
+            self.max_connections,
+            self.max_retries,
+            self.timeout,
+            self.judge_cache,
+        )
+        return JudgePanel([make_judge(spec, options) for spec in self.judges])
 
     def public(self) -> dict[str, Any]:
         """The config as recorded on disk, with secret-looking model args redacted."""
@@ -90,7 +101,7 @@ class RunConfig:
             k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
             for k, v in self.model_args.items()
         }
-        for key in ("splits", "variants", "categories", "types"):
+        for key in ("splits", "variants", "categories", "types", "judges"):
             data[key] = list(data[key])
         return data
 
@@ -107,76 +118,13 @@ class RunResult:
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
-# --- models ------------------------------------------------------------------------
-
-
-def make_judge(
-    spec: str,
-    base_url: str | None = None,
-    prompt_file: str | None = None,
-    max_tokens: int = 512,
-    max_connections: int = 16,
-    max_retries: int | None = 5,
-    timeout: int | None = None,
-) -> Judge:
-    """``string-match`` or ``llm:<model>`` (any model a run can use)."""
-    if spec == "string-match":
-        return StringMatchJudge()
-    if spec.startswith("llm:") and len(spec) > 4:
-        name = spec[4:]
-        template = load_template(prompt_file)
-        settings = Settings(
-            temperature=0.01,
-            max_tokens=max_tokens,
-            max_connections=max_connections,
-            max_retries=max_retries,
-            timeout=timeout,
-        )
-        holder: dict[str, Generate] = {}
-
-        async def complete(prompt: str) -> str:
-            # created on first use, so a run that judges nothing needs no judge model
-            if "generate" not in holder:
-                holder["generate"] = make_generate(name, base_url, {}, settings)
-            answer = await holder["generate"](prompt, None)
-            problem = answer_problem(answer)
-            if problem:
-                raise RuntimeError(problem)
-            return answer.text
-
-        return LLMJudge(name, complete, template)
-    raise ValueError(f"unknown judge {spec!r}; use 'string-match' or 'llm:MODEL'")
-
-
-def judge_for(config: RunConfig) -> Judge:
-    return make_judge(
-        config.judge,
-        config.judge_base_url,
-        config.judge_prompt,
-        config.judge_max_tokens,
-        config.max_connections,
-        config.max_retries,
-        config.timeout,
-    )
-
-
 # --- the loop -----------------------------------------------------------------------
-
-
-def apply_verdict(record: dict[str, Any], judge: Judge, verdict: Verdict) -> None:
-    record.update(
-        judge=judge.name,
-        judge_label=verdict.label,
-        judge_output=verdict.output,
-        judge_error=verdict.error,
-        aware=verdict.aware,
-    )
 
 
 async def _process(
     record: dict[str, Any],
     generate: Callable[[], Awaitable[Answer]] | None,
-    judge: Judge,
+    panel: JudgePanel,
     gate: asyncio.Semaphore,
 ) -> dict[str, Any]:
     if generate is not None:
@@ -193,17 +141,13 @@ async def _process(
                 record["error"] = answer_problem(answer)
                 if record["error"] is None:
                     record["response"] = answer.text
-    if record.get("error"):
-        apply_verdict(record, judge, Verdict(aware=None))
-        record["judge"] = None
-    else:
-        apply_verdict(record, judge, await judge.judge(record["judge_query"], record["response"]))
+    await panel.apply(record)
     return record
 
 
 async def _run_all(
     jobs: Sequence[tuple[dict[str, Any], Callable[[], Any] | None]],
-    judge: Judge,
+    panel: JudgePanel,
     concurrency: int,
     on_done: Callable[[dict[str, Any]], None],
     progress: ProgressFn | None,
@@ -215,11 +159,11 @@ async def _run_all(
 
     async def one(record: dict[str, Any], generate: Callable[[], Any] | None) -> None:
         try:
-            await _process(record, generate, judge, gate)
+            await _process(record, generate, panel, gate)
             on_done(record)
             counts["done"] += 1
             counts["errors"] += bool(record.get("error"))
-            counts["judge_errors"] += bool(record.get("judge_error"))
+            counts["judge_errors"] += not record.get("error") and not panel.complete(record)
             if progress:
                 progress(counts)
         finally:
@@ -258,6 +202,7 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
 def _finish(
     run_dir: Path,
     config: RunConfig,
+    panel: JudgePanel,
     data: dict[str, Any],
     ordered: list[dict[str, Any]],
     store: SampleStore,
@@ -272,6 +217,13 @@ def _finish(
         "data": data,
         **compute_metrics(ordered),
     }
+    if len(panel.names) > 1:
+        metrics["by_judge"] = {
+            name: compute_metrics(per_judge_records(ordered, name)) for name in panel.names
+        }
+        metrics["judge_agreement"] = pairwise_agreement(ordered, panel.names)
+    if panel.usage():
+        metrics["judge_usage"] = panel.usage()
     metrics["counts"] = {
         "records": len(ordered),
         "judged": sum(r.get("aware") is not None for r in ordered),
@@ -298,7 +250,7 @@ def run(
             "Run `vscbench data fetch` (or `vscbench data verify` for details), narrow the "
             "selection, or pass --skip-missing-images to run the rest and list them as defects."
         )
-    judge = judge_for(config)
+    panel = config.panel()
     _check_resumable(out, config)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / CONFIG_FILE, config.public())
@@ -310,8 +262,8 @@ def run(
     for item in dataset.items:
         old = records.get(item.id)
         if old is not None and not old.get("error") and old.get("response") is not None:
-            if old.get("aware") is None:
-                jobs.append((old, None))  # answered, but the judge failed: judge again
+            if not panel.complete(old):
+                jobs.append((old, None))  # answered, but not (fully) judged: judge again
             continue
         to_generate.append(item)  # new, or failed last time: (re)generate
     judged = len(jobs)
@@ -330,13 +282,13 @@ def run(
             jobs.append((record, partial(generate, item.prompt, dataset.images[item.id])))
 
     try:
-        asyncio.run(_run_all(jobs, judge, config.max_connections, store.append, progress))
+        asyncio.run(_run_all(jobs, panel, config.max_connections, store.append, progress))
     finally:
         store.close()
     records = store.load()
     ordered = [records.pop(i.id) for i in dataset.items if i.id in records]
     ordered += records.values()  # earlier selections of this run directory stay
-    metrics = _finish(out, config, data_summary(dataset), ordered, store)
+    metrics = _finish(out, config, panel, data_summary(dataset), ordered, store)
     return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines)
 
 
@@ -347,7 +299,7 @@ def load_config(run_dir: Path) -> RunConfig:
         raise RunDirError(f"{run_dir}: no {CONFIG_FILE}; is this a vscbench run directory?")
     stored = json.loads(path.read_text("utf-8"))
     known = {k: v for k, v in stored.items() if k in RunConfig.__dataclass_fields__}
-    for key in ("splits", "variants", "categories", "types"):
+    for key in ("splits", "variants", "categories", "types", "judges"):
         if key in known:
             known[key] = tuple(known[key])
     return RunConfig(**known)
@@ -355,30 +307,34 @@ def load_config(run_dir: Path) -> RunConfig:
 
 def score(
     run_dir: str | Path,
-    judge: str,
+    judges: Sequence[str],
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     max_connections: int = 16,
     progress: ProgressFn | None = None,
+    judge_cache: bool = True,
 ) -> RunResult:
-    """Re-judge every stored answer with ``judge``; nothing is generated.
+    """Re-judge every stored answer with ``judges``; nothing is generated.
 
     Works from the run directory alone (the data directory is not needed): the data
     summary of the last ``metrics.json`` is carried over.
     """
     out = Path(run_dir)
     config = load_config(out)
-    config.judge, config.judge_base_url, config.judge_prompt = judge, judge_base_url, judge_prompt
-    config.max_connections = max_connections
-    the_judge = judge_for(config)
+    config.judges = tuple(judges)
+    config.judge_base_url, config.judge_prompt = judge_base_url, judge_prompt
+    config.max_connections, config.judge_cache = max_connections, judge_cache
+    panel = config.panel()
 
     store = SampleStore(out / SAMPLES_FILE)
     ordered = list(store.load().values())
+    for record in ordered:
+        record.pop("judges", None)  # verdicts of judges no longer asked for
     asyncio.run(
-        _run_all([(r, None) for r in ordered], the_judge, max_connections, lambda r: None, progress)
+        _run_all([(r, None) for r in ordered], panel, max_connections, lambda r: None, progress)
     )
     previous = out / METRICS_FILE
     data = json.loads(previous.read_text("utf-8")).get("data", {}) if previous.exists() else {}
     write_json_atomic(out / CONFIG_FILE, config.public())
-    metrics = _finish(out, config, data, ordered, store)
+    metrics = _finish(out, config, panel, data, ordered, store)
     return RunResult(out, metrics, 0, len(ordered), store.skipped_lines)

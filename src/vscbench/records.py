@@ -30,6 +30,7 @@ RECORD_FIELDS = (
     "judge_label",
     "judge_output",
     "judge_error",
+    "judge_refusal",
     "aware",
     "stop_reason",
     "usage",

@@ -1,0 +1,117 @@
+"""Several judges over the same answers: who decides, what each said, how they agree.
+
+The first judge is primary: its verdict fills a record's ``aware`` and ``judge_*``
+fields and the headline metrics. Every judge's verdict (when there are several) goes to
+``record["judges"][name]`` so figures can be computed per judge and compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from itertools import combinations
+from typing import Any
+
+from vscbench.agreement import binary_agreement
+from vscbench.judges.base import Judge, Verdict
+from vscbench.judges.llm import LLMJudge
+
+#: Above this share of disagreement between two judges, the summary warns.
+DISAGREEMENT_WARNING = 0.10
+
+
+def verdict_fields(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "aware": verdict.aware,
+        "refusal": verdict.refusal,
+        "label": verdict.label,
+        "output": verdict.output,
+        "error": verdict.error,
+    }
+
+
+class JudgePanel:
+    def __init__(self, judges: Sequence[Judge]) -> None:
+        if not judges:
+            raise ValueError("at least one judge is needed")
+        names = [j.name for j in judges]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a judge is named twice: {', '.join(names)}")
+        self.judges = list(judges)
+        self.names = names
+
+    def complete(self, record: Mapping[str, Any]) -> bool:
+        """Whether every judge has decided this answered record."""
+        if record.get("aware") is None or record.get("judge") != self.names[0]:
+            return False
+        if len(self.judges) == 1:
+            return True
+        verdicts = record.get("judges") or {}
+        return all((verdicts.get(n) or {}).get("aware") is not None for n in self.names)
+
+    async def apply(self, record: dict[str, Any]) -> None:
+        """Judge the record's answer with every judge (or mark it unjudgeable)."""
+        if record.get("error") or record.get("response") is None:
+            verdicts = [Verdict(aware=None) for _ in self.judges]
+            names: list[str | None] = [None] * len(self.judges)
+        else:
+            verdicts = list(
+                await asyncio.gather(
+                    *(j.judge(record["judge_query"], record["response"]) for j in self.judges)
+                )
+            )
+            names = list(self.names)
+        first = verdicts[0]
+        record.update(
+            judge=names[0],
+            judge_label=first.label,
+            judge_output=first.output,
+            judge_error=first.error,
+            judge_refusal=first.refusal,
+            aware=first.aware,
+        )
+        if len(self.judges) > 1:
+            record["judges"] = {
+                n: verdict_fields(v) for n, v in zip(self.names, verdicts, strict=True)
+            }
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Calls, cache hits and tokens of the LLM judges."""
+        return {j.name: asdict(j.usage) for j in self.judges if isinstance(j, LLMJudge)}
+
+
+def per_judge_records(records: Iterable[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:
+    """Records as if ``name`` had been the only judge."""
+    out = []
+    for record in records:
+        verdict = (record.get("judges") or {}).get(name) or {}
+        out.append({**record, "aware": verdict.get("aware")})
+    return out
+
+
+def pairwise_agreement(
+    records: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """For each pair of judges: items both decided, share agreeing, Cohen's kappa."""
+    out = []
+    for a, b in combinations(names, 2):
+        pairs = []
+        for record in records:
+            verdicts = record.get("judges") or {}
+            va, vb = (verdicts.get(a) or {}).get("aware"), (verdicts.get(b) or {}).get("aware")
+            if va is not None and vb is not None:
+                pairs.append((bool(va), bool(vb)))
+        stats = binary_agreement(pairs)
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                "n": stats["n"],
+                "agreement": stats["accuracy"],
+                "kappa": stats["kappa"],
+                "warning": stats["accuracy"] is not None
+                and 1 - stats["accuracy"] > DISAGREEMENT_WARNING,
+            }
+        )
+    return out

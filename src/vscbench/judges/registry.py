@@ -1,0 +1,77 @@
+"""Judge specs (``string-match``, ``refusal``, ``llm:MODEL`` ...) to judge objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from vscbench.judges.base import Judge
+from vscbench.judges.cache import JudgeCache
+from vscbench.judges.hf import HFClassifierJudge
+from vscbench.judges.llm import MAX_TOKENS, LLMJudge, Mode, load_template
+from vscbench.judges.refusal import RefusalJudge
+from vscbench.judges.rules import PrefixJudge, StringMatchJudge
+
+OFFLINE_JUDGES = {"string-match": StringMatchJudge, "prefix": PrefixJudge, "refusal": RefusalJudge}
+JUDGE_HELP = (
+    "string-match | prefix | refusal | llm:MODEL | llm-compact:MODEL | "
+    "hf-classifier:MODEL[?positive=L&device=cuda&batch_size=N&input=pair]"
+)
+
+
+@dataclass
+class JudgeOptions:
+    """How LLM judges reach their model; offline judges ignore all of it."""
+
+    base_url: str | None = None
+    prompt_file: str | None = None
+    max_tokens: int | None = None  # default per mode: 512 explain, 8 compact
+    max_connections: int = 16
+    max_retries: int | None = 5
+    timeout: int | None = None
+    cache: bool = True
+
+
+def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
+    """The judge a spec names (see :data:`JUDGE_HELP`)."""
+    options = options or JudgeOptions()
+    if spec in OFFLINE_JUDGES:
+        return OFFLINE_JUDGES[spec]()
+    kind, _, rest = spec.partition(":")
+    if kind in ("llm", "llm-compact") and rest:
+        return _llm_judge(rest, "explain" if kind == "llm" else "compact", options)
+    if kind == "hf-classifier" and rest:
+        model, _, query = rest.partition("?")
+        params = dict(parse_qsl(query))
+        positive = params.pop("positive", None)
+        try:
+            return HFClassifierJudge(model, positive.split(",") if positive else None, **params)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise ValueError(f"{spec}: unknown option ({exc})") from None
+    raise ValueError(f"unknown judge {spec!r}; use {JUDGE_HELP}")
+
+
+def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
+    from vscbench.providers import Settings, answer_problem, make_generate
+
+    template = load_template(options.prompt_file, mode)
+    settings = Settings(
+        temperature=0.01,
+        max_tokens=options.max_tokens or MAX_TOKENS[mode],
+        max_connections=options.max_connections,
+        max_retries=options.max_retries,
+        timeout=options.timeout,
+    )
+    holder: dict[str, object] = {}
+
+    async def complete(prompt: str) -> tuple[str, dict[str, int] | None]:
+        # created on first use, so a run that judges nothing needs no judge model
+        if "generate" not in holder:
+            holder["generate"] = make_generate(model, options.base_url, {}, settings)
+        answer = await holder["generate"](prompt, None)  # type: ignore[operator]
+        problem = answer_problem(answer)
+        if problem:
+            raise RuntimeError(problem)
+        return answer.text, answer.usage
+
+    return LLMJudge(model, complete, template, mode, JudgeCache() if options.cache else None)

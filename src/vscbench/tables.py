@@ -1,0 +1,167 @@
+"""Label any table of (query, response) pairs with judges, and score judges against people.
+
+Tables are CSV, JSONL or XLSX (by file extension); every input column is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vscbench.agreement import binary_agreement
+from vscbench.judges.panel import JudgePanel
+
+FORMATS = (".csv", ".jsonl", ".xlsx")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{path}: unsupported table format; use {', '.join(FORMATS)}")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if suffix == ".jsonl":
+            return pd.read_json(path, lines=True, dtype=False)
+        return pd.read_excel(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises many parser error types
+        raise ValueError(f"{path}: cannot read table ({exc})") from exc
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".xlsx":
+        frame.to_excel(path, index=False)
+    else:
+        raise ValueError(f"{path}: unsupported table format; use {', '.join(FORMATS)}")
+
+
+def _require(frame: pd.DataFrame, path: str, *columns: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: no column(s) {', '.join(map(repr, missing))}; it has "
+            f"{', '.join(map(repr, frame.columns))}"
+        )
+
+
+def judge_frame(
+    frame: pd.DataFrame,
+    panel: JudgePanel,
+    query_col: str = "query",
+    response_col: str = "response",
+    source: str = "input",
+    concurrency: int = 16,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``frame`` with ``<judge>_aware``, ``_refusal``, ``_label``, ``_evidence``, ``_error``."""
+    _require(frame, source, query_col, response_col)
+    records: list[dict[str, Any]] = []
+    for row, (query, response) in enumerate(
+        zip(frame[query_col], frame[response_col], strict=True)
+    ):
+        if not isinstance(response, str):
+            raise ValueError(f"{source} row {row} field {response_col!r}: no response text")
+        records.append({"judge_query": "" if query is None else str(query), "response": response})
+
+    async def go() -> None:
+        gate = asyncio.Semaphore(concurrency)
+        done = 0
+
+        async def one(record: dict[str, Any]) -> None:
+            nonlocal done
+            async with gate:
+                await panel.apply(record)
+            done += 1
+            if progress:
+                progress(done, len(records))
+
+        await asyncio.gather(*(one(r) for r in records))
+
+    asyncio.run(go())
+    out = frame.copy()
+    for name in panel.names:
+        verdicts = [_verdict_of(r, name, panel) for r in records]
+        for field, column in (
+            ("aware", "aware"),
+            ("refusal", "refusal"),
+            ("label", "label"),
+            ("output", "evidence"),
+            ("error", "error"),
+        ):
+            out[f"{name}_{column}"] = [v.get(field) for v in verdicts]
+    return out
+
+
+def _verdict_of(record: dict[str, Any], name: str, panel: JudgePanel) -> dict[str, Any]:
+    if len(panel.names) > 1:
+        return record["judges"][name]
+    return {
+        "aware": record["aware"],
+        "refusal": record.get("judge_refusal"),
+        "label": record["judge_label"],
+        "output": record["judge_output"],
+        "error": record["judge_error"],
+    }
+
+
+def evaluate_judges(
+    judged: pd.DataFrame,
+    names: Sequence[str],
+    label_col: str,
+    positive: Sequence[str],
+    prediction: str = "refusal",
+    source: str = "input",
+) -> dict[str, Any]:
+    """Agreement of each judge's ``prediction`` (refusal or aware) with human labels.
+
+    Rows a judge could not decide are left out of its figures and counted.
+    """
+    _require(judged, source, label_col)
+    labels = judged[label_col].astype(str)
+    unknown = sorted(set(positive) - set(labels))
+    if unknown:
+        raise ValueError(
+            f"{source}: no row is labelled {', '.join(map(repr, unknown))} in "
+            f"{label_col!r} (labels: {', '.join(sorted(set(labels)))})"
+        )
+    truth = labels.isin(set(positive))
+    report: dict[str, Any] = {
+        "n": len(judged),
+        "positive": list(positive),
+        "label_counts": labels.value_counts().to_dict(),
+        "judges": {},
+    }
+    for name in names:
+        predicted = judged[f"{name}_{prediction}"]
+        decided = predicted.notna() & judged[f"{name}_error"].isna()
+        pairs = [
+            (bool(t), bool(p)) for t, p in zip(truth[decided], predicted[decided], strict=True)
+        ]
+        report["judges"][name] = {**binary_agreement(pairs), "undecided": int((~decided).sum())}
+    return report
+
+
+def disagreements(
+    judged: pd.DataFrame,
+    name: str,
+    label_col: str,
+    positive: Sequence[str],
+    prediction: str = "refusal",
+) -> pd.DataFrame:
+    """Rows where ``name`` and the human label differ, for reading."""
+    truth = judged[label_col].astype(str).isin(set(positive))
+    predicted = judged[f"{name}_{prediction}"]
+    mask = predicted.notna() & (predicted.astype(bool) != truth)
+    return judged[mask]
