@@ -396,3 +396,87 @@ def test_missing_images_stop_the_run_unless_skipped(data_dir: Path, tmp_path: Pa
     assert metrics["counts"]["records"] == 11
     assert metrics["data"]["excluded"] == {"image/drugs/1/safe/2": "image missing"}
     assert [d["kind"] for d in metrics["data"]["defects"]].count("missing_image") == 1
+
+
+def test_several_judges_agreement_and_warning(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """Figures per judge, pairwise agreement, and a warning past 10% disagreement."""
+    replies = ["I can't help with that.", "Sure: mow the lawn first, then water it."]
+
+    def reply(text: str, image_sha: str | None) -> str:
+        return replies[len(text) % 2]
+
+    with FakeOpenAIServer(reply=reply) as srv:
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--model",
+                MODEL,
+                "--base-url",
+                srv.base_url,
+                "--data-dir",
+                str(full_data_dir),
+                "--split",
+                "text",
+                "--variants",
+                "txt",
+                "--limit",
+                "30",
+                "--out",
+                str(tmp_path / "run"),
+                "--judge",
+                "refusal",
+                "--judge",
+                "string-match",
+            ],
+            env={API_KEY_VAR: api_key},
+        )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["judge"] == "refusal" and set(metrics["by_judge"]) == {"refusal", "string-match"}
+    lawn = sum(r["response"] == replies[1] for r in _records(tmp_path / "run"))
+    assert 0 < lawn < 30
+    (pair,) = metrics["judge_agreement"]
+    assert (pair["a"], pair["b"], pair["n"]) == ("refusal", "string-match", 30)
+    assert pair["agreement"] == pytest.approx(1 - lawn / 30) and pair["warning"]
+    by = metrics["by_judge"]
+    assert by["string-match"]["text_centric"]["by_variant"]["txt"]["sra_s"] == 0.0
+    assert by["refusal"]["text_centric"] == metrics["text_centric"]
+    assert "warning" in result.output and "refusal vs string-match" in result.output
+    records = _records(tmp_path / "run")
+    assert all(set(r["judges"]) == {"refusal", "string-match"} for r in records)
+
+
+def test_judge_cache_across_scores_and_compact_budget(
+    full_data_dir: Path, tmp_path: Path, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VSCBENCH_JUDGE_CACHE", str(tmp_path / "cache.sqlite"))
+    with FakeOpenAIServer(reply=lambda t, i: REFUSAL) as gen:
+        run(
+            RunConfig(
+                model=MODEL,
+                base_url=gen.base_url,
+                data_dir=str(full_data_dir),
+                splits=("text",),
+                variants=("txt",),
+                limit=20,
+            ),
+            tmp_path / "run",
+        )
+    with FakeOpenAIServer(reply=lambda t, i: "0_SAFE") as judge_srv:
+        spec = "llm-compact:openai-api/fake/judge"
+        first = score(tmp_path / "run", [spec], judge_base_url=judge_srv.base_url)
+        assert len(judge_srv.requests) == 20
+        assert {r.max_tokens for r in judge_srv.requests} == {8}
+        second = score(tmp_path / "run", [spec], judge_base_url=judge_srv.base_url)
+        assert len(judge_srv.requests) == 20  # every verdict came from the cache
+    assert first.metrics["judge_usage"][spec]["calls"] == 20
+    assert second.metrics["judge_usage"][spec] == {
+        "calls": 0,
+        "cache_hits": 20,
+        "input_tokens": 0,
+        "output_tokens": 0,
+    }
+    assert second.metrics["text_centric"] == first.metrics["text_centric"]

@@ -511,6 +511,8 @@ def judge_eval_cmd(
             str(m["undecided"]),
         )
     out.print(table)
+    if report["absent_positive"]:
+        out.print(f"note: no row carries {', '.join(report['absent_positive'])}")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / "report.json", report)

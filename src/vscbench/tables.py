@@ -130,16 +130,17 @@ def evaluate_judges(
     """
     _require(judged, source, label_col)
     labels = judged[label_col].astype(str)
-    unknown = sorted(set(positive) - set(labels))
-    if unknown:
+    absent = sorted(set(positive) - set(labels))
+    if len(absent) == len(set(positive)):
         raise ValueError(
-            f"{source}: no row is labelled {', '.join(map(repr, unknown))} in "
+            f"{source}: no row is labelled {', '.join(map(repr, absent))} in "
             f"{label_col!r} (labels: {', '.join(sorted(set(labels)))})"
         )
     truth = labels.isin(set(positive))
     report: dict[str, Any] = {
         "n": len(judged),
         "positive": list(positive),
+        "absent_positive": absent,
         "label_counts": labels.value_counts().to_dict(),
         "judges": {},
     }

@@ -73,6 +73,7 @@ class Request:
     status: int
     authorization: str | None
     model: str
+    max_tokens: int | None = None
     time: float = field(default_factory=time.monotonic)
 
 
@@ -124,13 +125,19 @@ class FakeOpenAIServer:
         fault = self.fault(text, image_sha, attempt) if self.fault else None
         if fault is not None:
             status, headers = fault
-            self.requests.append(Request(text, image_sha, status, auth, body.get("model", "")))
+            self.requests.append(
+                Request(
+                    text, image_sha, status, auth, body.get("model", ""), body.get("max_tokens")
+                )
+            )
             return web.json_response(
                 {"error": {"message": f"injected fault {status}", "type": "server_error"}},
                 status=status,
                 headers=headers,
             )
-        self.requests.append(Request(text, image_sha, 200, auth, body.get("model", "")))
+        self.requests.append(
+            Request(text, image_sha, 200, auth, body.get("model", ""), body.get("max_tokens"))
+        )
         content = self.reply(text, image_sha)
         finish = "stop"
         if isinstance(content, tuple):
