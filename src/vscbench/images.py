@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import platformdirs
 from PIL import Image
 
 from vscbench import render
 from vscbench.data.layout import RENDER_DIR
 from vscbench.items import RENDERED_VARIANTS, Item
+from vscbench.paths import user_cache
 
 RenderMode = Literal["auto", "always", "never"]
 RENDER_MODES: tuple[RenderMode, ...] = ("auto", "always", "never")
@@ -63,7 +63,7 @@ def render_root(data_dir: Path) -> Path:
     if os.access(data_dir, os.W_OK) and data_dir.stat().st_mode & 0o222:
         return data_dir
     key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("vscbench")) / "rendered" / key
+    return user_cache("rendered", key)
 
 
 def rendered_path(data_dir: Path, item: Item) -> Path:

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
+from vscbench.paths import user_cache
 
 UPSTREAM_REPO = "jiahuigeng/VSCBench"
 UPSTREAM_COMMIT = "426fa1f5b3ccce639ac5cbc593d887f166fc12d9"
@@ -55,10 +55,7 @@ ENV_DATA_DIR = "VSCBENCH_DATA"
 
 def default_data_dir() -> Path:
     """Per-user cache directory (``VSCBENCH_DATA`` overrides it)."""
-    env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("vscbench")) / "data"
+    return user_cache("data", env=ENV_DATA_DIR)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from pathlib import Path
 
-import platformdirs
-
 from vscbench.judges.base import Verdict
+from vscbench.paths import user_cache
 
 ENV_CACHE = "VSCBENCH_JUDGE_CACHE"
 
 
 def default_cache_path() -> Path:
-    env = os.environ.get(ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
-    return Path(platformdirs.user_cache_dir("vscbench")) / "judge_cache.sqlite"
+    return user_cache("judge_cache.sqlite", env=ENV_CACHE)
 
 
 def cache_key(judge: str, template: str, query: str, response: str) -> str:
