@@ -281,6 +281,13 @@ def run_cmd(
     categories: Annotated[str | None, typer.Option(help="Image-centric categories")] = None,
     types: Annotated[str | None, typer.Option(help="XSTest types (text-centric)")] = None,
     limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
+    eval_on: Annotated[
+        str, typer.Option(help="all, or the calibration or test side of the query split")
+    ] = "all",
+    split_seed: Annotated[int, typer.Option(help="Seed of the calibration/test split")] = 0,
+    calibration_fraction: Annotated[
+        float, typer.Option(help="Share of queries on the calibration side")
+    ] = 0.2,
     judge: Annotated[
         list[str] | None,
         typer.Option(help=f"Judge, repeatable; the first is primary: {JUDGE_HELP}"),
@@ -327,6 +334,9 @@ def run_cmd(
             categories=_csv(categories, IMAGE_CATEGORIES, "category"),
             types=_csv(types),
             limit=limit,
+            eval_on=eval_on,
+            split_seed=split_seed,
+            calibration_fraction=calibration_fraction,
             render=render,  # type: ignore[arg-type]
             include_defective=include_defective,
             skip_missing_images=skip_missing_images,

@@ -15,6 +15,7 @@ from vscbench.data.layout import resolve_data_dir
 from vscbench.data.sheets import Defect, excluded_ids, load_sheets
 from vscbench.images import MissingImage, RenderMode, resolve_image
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
+from vscbench.split import DEFAULT_FRACTION, DEFAULT_SEED, EVAL_ON, assign_sides, query_key
 
 
 @dataclass
@@ -26,6 +27,9 @@ class Selection:
     categories: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     limit: int | None = None  # at most this many pairs per split, in sheet order
+    eval_on: str = "all"  # or one side of the calibration/test split
+    split_seed: int = DEFAULT_SEED
+    calibration_fraction: float = DEFAULT_FRACTION
 
     def __post_init__(self) -> None:
         _check_choices("split", self.splits, SPLITS)
@@ -33,6 +37,7 @@ class Selection:
         _check_choices("category", self.categories, IMAGE_CATEGORIES)
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"limit must be at least 1, got {self.limit}")
+        _check_choices("eval-on side", (self.eval_on,), EVAL_ON)
 
     def keeps(self, item: Item) -> bool:
         if item.split not in self.splits:
@@ -90,10 +95,17 @@ def load_dataset(
     skip = set() if include_defective else excluded_ids(defects)
     excluded: dict[str, str] = {}
 
+    sides = (
+        assign_sides(sheets.items, selection.split_seed, selection.calibration_fraction)
+        if selection.eval_on != "all"
+        else {}
+    )
     chosen: list[Item] = []
     per_split: dict[str, int] = {}
     for item in sheets.items:
         if not selection.keeps(item):
+            continue
+        if sides and sides[query_key(item)] != selection.eval_on:
             continue
         if selection.limit is not None and per_split.get(item.split, 0) >= selection.limit:
             continue

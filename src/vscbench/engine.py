@@ -60,6 +60,9 @@ class RunConfig:
     categories: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     limit: int | None = None
+    eval_on: str = "all"  # all, or the calibration or test side (see vscbench.split)
+    split_seed: int = 0
+    calibration_fraction: float = 0.2
     render: RenderMode = "auto"
     include_defective: bool = False
     skip_missing_images: bool = False
@@ -80,7 +83,16 @@ class RunConfig:
         return self.judges[0]
 
     def selection(self) -> Selection:
-        return Selection(self.splits, self.variants, self.categories, self.types, self.limit)
+        return Selection(
+            self.splits,
+            self.variants,
+            self.categories,
+            self.types,
+            self.limit,
+            self.eval_on,
+            self.split_seed,
+            self.calibration_fraction,
+        )
 
     def panel(self) -> JudgePanel:
         options = JudgeOptions(
