@@ -10,9 +10,9 @@ given with ``?positive=LABEL[,LABEL]``; other options: ``device``, ``batch_size`
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+from vscbench.batching import MicroBatcher
 from vscbench.judges.base import Verdict
 
 POSITIVE_HINTS = ("refus", "reject", "unsafe", "harm", "toxic")
@@ -38,9 +38,7 @@ class HFClassifierJudge:
         self._positive = positive
         self._device = device
         self._loaded: tuple[Any, Any, set[str], Any] | None = None
-        self._pending: list[tuple[str, str, asyncio.Future[Verdict]]] = []
-        self._scheduled = False
-        self._lock: asyncio.Lock | None = None
+        self._batcher = MicroBatcher(self._classify_batch, self.batch_size)
 
     def _load(self) -> tuple[Any, Any, set[str], Any]:
         if self._loaded is None:
@@ -100,38 +98,12 @@ class HFClassifierJudge:
             )
         return verdicts
 
+    def _classify_batch(self, pairs: list[tuple[str, str]]) -> list[Verdict]:
+        try:
+            return self.classify([q for q, _ in pairs], [r for _, r in pairs])
+        except Exception as exc:  # a broken classifier is a judge failure per pair
+            error = f"classifier failed: {type(exc).__name__}: {exc}"
+            return [Verdict(aware=None, error=error) for _ in pairs]
+
     async def judge(self, query: str, response: str) -> Verdict:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Verdict] = loop.create_future()
-        self._pending.append((query, response, future))
-        if len(self._pending) >= self.batch_size:
-            self._flush()
-        elif not self._scheduled:
-            # let every pair that is ready in this turn of the loop join the batch
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return await future
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size :]
-        if self._pending and not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-        if batch:
-            asyncio.get_running_loop().create_task(self._run(batch))
-
-    async def _run(self, batch: list[tuple[str, str, asyncio.Future[Verdict]]]) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:  # one batch on the model at a time
-            try:
-                verdicts = await asyncio.to_thread(
-                    self.classify, [q for q, _, _ in batch], [r for _, r, _ in batch]
-                )
-            except Exception as exc:  # a broken classifier is a judge failure per pair
-                error = f"classifier failed: {type(exc).__name__}: {exc}"
-                verdicts = [Verdict(aware=None, error=error) for _ in batch]
-        for (_, _, future), verdict in zip(batch, verdicts, strict=True):
-            if not future.done():
-                future.set_result(verdict)
+        return await self._batcher.submit((query, response))
