@@ -268,7 +268,8 @@ def run_cmd(
     model: Annotated[
         str,
         typer.Option(
-            help="inspect model, e.g. openai/gpt-4o-mini, openai-api/vllm/MODEL, mockllm/model"
+            help="openai/gpt-4o-mini, openai-api/vllm/MODEL, hf-vlm/HUB_ID_OR_PATH, "
+            "mockllm/model, or any inspect model"
         ),
     ],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory (resumable)")],
@@ -302,6 +303,7 @@ def run_cmd(
         int, typer.Option(help="Retries per request after the provider's own")
     ] = 5,
     timeout: Annotated[int | None, typer.Option(help="Request timeout in seconds")] = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size of a local model (hf-vlm/...)")] = 8,
     temperature: Annotated[float | None, typer.Option()] = 0.0,
     max_tokens: Annotated[int | None, typer.Option()] = 1024,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -350,6 +352,7 @@ def run_cmd(
             max_connections=max_connections,
             max_retries=max_retries,
             timeout=timeout,
+            batch_size=batch_size,
         )
         _ensure_sheets(resolve_data_dir(data_dir), config.splits)
         with _run_progress("generating") as update:

@@ -77,6 +77,7 @@ class RunConfig:
     max_connections: int = 16
     max_retries: int = 5
     timeout: int | None = None
+    batch_size: int = 8  # local models (hf-vlm/...) only
 
     @property
     def judge(self) -> str:
@@ -287,6 +288,7 @@ def run(
             config.max_connections,
             config.max_retries,
             config.timeout,
+            config.batch_size,
         )
         generate = make_generate(config.model, config.base_url, config.model_args, settings)
         for item in to_generate:
@@ -294,7 +296,9 @@ def run(
             jobs.append((record, partial(generate, item.prompt, dataset.images[item.id])))
 
     try:
-        asyncio.run(_run_all(jobs, panel, config.max_connections, store.append, progress))
+        # enough pairs in flight to fill a local model's batches
+        concurrency = max(config.max_connections, config.batch_size)
+        asyncio.run(_run_all(jobs, panel, concurrency, store.append, progress))
     finally:
         store.close()
     records = store.load()

@@ -1,6 +1,6 @@
 """How a run reaches a model: one async call from (prompt, image) to an :class:`Answer`.
 
-Two backends, chosen by the model name:
+Three backends, chosen by the model name:
 
 * ``openai-api/<service>/<model>`` — any server that speaks the OpenAI chat-completions
   protocol (vLLM, SGLang, Ollama, OpenRouter, ...) — is called with the ``openai`` SDK
@@ -9,6 +9,8 @@ Two backends, chosen by the model name:
   CPU per request of inspect's model layer, which is what lets a small machine keep 64
   connections busy (``bench/throughput.py``). Key and base URL follow inspect's
   conventions: ``<SERVICE>_API_KEY`` and ``--base-url`` or ``<SERVICE>_BASE_URL``.
+* ``hf-vlm/<hub id or path>`` runs a local Hugging Face VLM in this process, gathering
+  concurrent pairs into padded batches (:mod:`vscbench.local.vlm`);
 * every other name goes through inspect_ai's model layer (``get_model``), so all of its
   providers work: OpenAI, Anthropic, Google, Bedrock, mockllm, ...
 """
@@ -78,6 +80,7 @@ class Settings:
     max_connections: int = 16
     max_retries: int | None = 5
     timeout: int | None = None
+    batch_size: int = 8  # local models only
 
 
 # --- OpenAI-compatible servers, through the openai SDK ------------------------------
@@ -213,6 +216,37 @@ def inspect_model(
     return generate
 
 
+# --- local Hugging Face VLMs --------------------------------------------------------
+
+LOCAL_PREFIX = "hf-vlm/"
+LOCAL_ARGS = ("dtype", "device", "device_map")
+
+
+def local_vlm(
+    model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
+) -> Generate:
+    """``hf-vlm/<hub id or path>``: batched generation in this process."""
+    from vscbench.batching import MicroBatcher
+    from vscbench.local.vlm import LocalVLM
+
+    unknown = set(model_args) - set(LOCAL_ARGS)
+    if unknown:
+        raise ValueError(f"{model}: unknown model arg(s) {sorted(unknown)}; use {LOCAL_ARGS}")
+    vlm = LocalVLM(model[len(LOCAL_PREFIX) :], seed=settings.seed or 0, **model_args)
+    max_new = settings.max_tokens or 512
+
+    def run_batch(requests: list[tuple[str, Path | None]]) -> list[Answer]:
+        return vlm.generate_batch(requests, max_new, settings.temperature)
+
+    batcher = MicroBatcher(run_batch, settings.batch_size)
+
+    async def generate(prompt: str, image: Path | None) -> Answer:
+        return await batcher.submit((prompt, image))
+
+    generate.vlm = vlm  # type: ignore[attr-defined]  # steering needs the model
+    return generate
+
+
 def make_generate(
     model: str,
     base_url: str | None = None,
@@ -220,5 +254,10 @@ def make_generate(
     settings: Settings | None = None,
 ) -> Generate:
     """The backend for ``model`` (see the module docstring)."""
-    backend = openai_compatible if model.startswith("openai-api/") else inspect_model
+    if model.startswith(LOCAL_PREFIX):
+        backend = local_vlm
+    elif model.startswith("openai-api/"):
+        backend = openai_compatible
+    else:
+        backend = inspect_model
     return backend(model, base_url, model_args or {}, settings or Settings())

@@ -222,3 +222,154 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- tiny vision-language models, built offline -------------------------------------
+
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }}: {% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<image>{% else %}"
+    "{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+TINY_FAMILIES = ("llava", "idefics3")
+
+
+def _byte_tokenizer() -> Any:
+    """A byte-level tokenizer made in code: 256 byte symbols plus the special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    specials = [
+        "<pad>",
+        "<s>",
+        "</s>",
+        "<image>",
+        "<fake_token_around_image>",
+        "<global-img>",
+        "<end_of_utterance>",
+    ]
+    for token in specials:
+        vocab[token] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(specials)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        extra_special_tokens={
+            "image_token": "<image>",
+            "fake_image_token": "<fake_token_around_image>",
+            "global_image_token": "<global-img>",
+            "end_of_utterance_token": "<end_of_utterance>",
+        },
+    )
+
+
+def build_tiny_vlm(
+    family: str, path: Path, seed: int = 0, hidden: int = 64, layers: int = 4, heads: int = 4
+) -> Path:
+    """Save a randomly initialised LLaVA or Idefics3 model and its processor to ``path``.
+
+    Loadable with ``AutoModelForImageTextToText`` / ``AutoProcessor`` like a hub
+    checkpoint, so it exercises the same code path as a real model, in milliseconds.
+    """
+    import torch
+    from transformers import LlamaConfig
+
+    tokenizer = _byte_tokenizer()
+    vocab = tokenizer.get_vocab()
+    text = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=1024,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    if family == "llava":
+        from transformers import (
+            CLIPImageProcessorPil,
+            CLIPVisionConfig,
+            LlavaConfig,
+            LlavaForConditionalGeneration,
+            LlavaProcessor,
+        )
+
+        vision = CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=28,
+            patch_size=14,
+        )
+        config = LlavaConfig(
+            vision_config=vision,
+            text_config=text,
+            image_token_index=vocab["<image>"],
+            pad_token_id=vocab["<pad>"],
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-1,
+        )
+        processor = LlavaProcessor(
+            image_processor=CLIPImageProcessorPil(
+                size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
+            ),
+            tokenizer=tokenizer,
+            patch_size=14,
+            vision_feature_select_strategy="default",
+            image_token="<image>",
+            num_additional_image_tokens=1,
+            chat_template=TINY_CHAT_TEMPLATE,
+        )
+        model_cls: Any = LlavaForConditionalGeneration
+    elif family == "idefics3":
+        from transformers import (
+            Idefics3Config,
+            Idefics3ForConditionalGeneration,
+            Idefics3ImageProcessorPil,
+            Idefics3Processor,
+            Idefics3VisionConfig,
+        )
+
+        vision = Idefics3VisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=28,
+            patch_size=14,
+        )
+        config = Idefics3Config(
+            vision_config=vision,
+            text_config=text,
+            image_token_id=vocab["<image>"],
+            scale_factor=2,
+            pad_token_id=vocab["<pad>"],
+        )
+        processor = Idefics3Processor(
+            image_processor=Idefics3ImageProcessorPil(
+                do_image_splitting=False,
+                size={"longest_edge": 28},
+                max_image_size={"longest_edge": 28},
+            ),
+            tokenizer=tokenizer,
+            image_seq_len=1,
+            chat_template=TINY_CHAT_TEMPLATE,
+        )
+        model_cls = Idefics3ForConditionalGeneration
+    else:
+        raise ValueError(f"unknown tiny family {family!r}; use one of {TINY_FAMILIES}")
+    torch.manual_seed(seed)
+    model_cls(config).eval().save_pretrained(path)
+    processor.save_pretrained(path)
+    return path

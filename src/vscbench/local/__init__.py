@@ -1,0 +1,1 @@
+"""Local vision-language models (transformers/torch): batched generation and steering."""
