@@ -1,0 +1,157 @@
+"""Steering hooks on tiny VLMs: exact shifts, clean exits, recovered directions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from PIL import Image  # noqa: E402
+
+from vscbench.local.steering import (  # noqa: E402
+    Steering,
+    collect,
+    decoder_layers,
+    head_shape,
+    load_steering,
+    mean_difference,
+    probe_accuracy,
+    recording,
+    save_vectors,
+    split_heads,
+    steered,
+)
+from vscbench.local.vlm import LocalVLM  # noqa: E402
+from vscbench.testing import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=TINY_FAMILIES)
+def vlm(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> LocalVLM:
+    return LocalVLM(str(build_tiny_vlm(request.param, tmp_path_factory.mktemp(request.param))))
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pic") / "p.png"
+    Image.new("RGB", (40, 30), (200, 40, 10)).save(path)
+    return path
+
+
+def forward(vlm: LocalVLM, picture: Path, layers: list[int]) -> tuple[dict, torch.Tensor]:
+    inputs = vlm.inputs(["What is this?", "How do I use it safely?"], [picture, picture])
+    with recording(vlm.model, layers) as found, torch.inference_mode():
+        logits = vlm.model(**inputs).logits
+    return {k: v.clone() for k, v in found.items()}, logits
+
+
+def test_layer_hook_adds_exactly_alpha_v_and_nothing_before(vlm: LocalVLM, picture: Path) -> None:
+    n = len(decoder_layers(vlm.model))
+    layers = list(range(n))
+    base, base_logits = forward(vlm, picture, layers)
+    target = 2
+    vector = torch.randn(base[0].shape[-1])
+    with steered(vlm.model, Steering(alpha=1.5, layers={target: vector})):
+        hooked, hooked_logits = forward(vlm, picture, layers)
+    for index in range(target):
+        assert torch.equal(hooked[index], base[index])  # nothing changes before L
+    assert torch.allclose(
+        hooked[target] - base[target], (1.5 * vector).expand_as(base[target]), atol=1e-5
+    )
+    assert not torch.allclose(hooked_logits, base_logits)
+    # after the block, the model is exactly the unhooked model again
+    again, again_logits = forward(vlm, picture, layers)
+    assert torch.equal(again_logits, base_logits)
+    assert all(torch.equal(again[i], base[i]) for i in layers)
+
+
+def test_hooks_removed_even_on_error(vlm: LocalVLM, picture: Path) -> None:
+    _, base_logits = forward(vlm, picture, [0])
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        steered(
+            vlm.model, Steering(alpha=3.0, layers={0: torch.ones(base_logits.shape[-1] * 0 + 64)})
+        ),
+    ):
+        raise RuntimeError("boom")
+    _, after = forward(vlm, picture, [0])
+    assert torch.equal(after, base_logits)
+    greedy = vlm.generate_batch([("Hi", picture)], max_new_tokens=6)
+    assert greedy == vlm.generate_batch([("Hi", picture)], max_new_tokens=6)
+
+
+def test_head_revision_touches_only_chosen_heads(vlm: LocalVLM, picture: Path) -> None:
+    heads, dim = head_shape(vlm.model)
+    inputs = vlm.inputs(["What is this?"], [picture])
+
+    def o_proj_inputs() -> dict[int, torch.Tensor]:
+        with recording(vlm.model, [0, 1], heads=True) as found, torch.inference_mode():
+            vlm.model(**inputs)
+        return {k: v.clone() for k, v in found.items()}
+
+    base = o_proj_inputs()
+    vector = torch.randn(dim)
+    with steered(vlm.model, Steering(alpha=2.0, heads={(1, 2): vector})):
+        revised = o_proj_inputs()
+    assert torch.equal(revised[0], base[0])
+    diff = (revised[1] - base[1]).view(*base[1].shape[:-1], heads, dim)
+    for head in range(heads):
+        if head == 2:
+            assert torch.allclose(
+                diff[..., head, :], (2.0 * vector).expand_as(diff[..., head, :]), atol=1e-5
+            )
+        else:
+            assert torch.count_nonzero(diff[..., head, :]) == 0
+
+
+def test_planted_direction_is_recovered() -> None:
+    generator = torch.Generator().manual_seed(0)
+    direction = torch.nn.functional.normalize(torch.randn(64, generator=generator), dim=0)
+    safe = torch.randn(2000, 64, generator=generator)
+    unsafe = torch.randn(2000, 64, generator=generator) + 3.0 * direction
+    fitted = mean_difference(unsafe, safe)
+    assert torch.nn.functional.cosine_similarity(fitted, direction, dim=0) > 0.99
+
+
+def test_planted_direction_through_the_model(vlm: LocalVLM, picture: Path) -> None:
+    """Plant a direction in layer 1's output for 'unsafe' prompts; fit recovers it."""
+    width = decoder_layers(vlm.model)[0].self_attn.o_proj.out_features
+    direction = torch.nn.functional.normalize(torch.randn(width), dim=0)
+    prompts = [(f"question number {i} about the picture", picture) for i in range(12)]
+    safe = collect(vlm, prompts, [1], "last", batch_size=4)[1]
+    with steered(vlm.model, Steering(alpha=5.0, layers={1: direction})):
+        unsafe = collect(vlm, prompts, [1], "mean", batch_size=4)[1]
+    plain_mean = collect(vlm, prompts, [1], "mean", batch_size=4)[1]
+    fitted = mean_difference(unsafe, plain_mean)
+    assert torch.nn.functional.cosine_similarity(fitted, direction, dim=0) > 0.99
+    assert safe.shape == (12, width)
+
+
+def test_probe_ranks_informative_groups() -> None:
+    generator = torch.Generator().manual_seed(1)
+    n, dim = 200, 8
+    y = torch.arange(n) % 2
+    noise = torch.randn(2, n, dim, generator=generator)
+    noise[0, :, 0] += 4.0 * (y.float() * 2 - 1)  # group 0 separates the classes
+    accuracy = probe_accuracy(noise[:, :100], y[:100], noise[:, 100:], y[100:])
+    assert accuracy[0] > 0.95 and accuracy[1] < 0.75
+    acts = torch.arange(24.0).view(2, 12)
+    assert split_heads(acts, 3).shape == (3, 2, 4)
+
+
+def test_vectors_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "v.pt"
+    save_vectors(
+        path,
+        {1: torch.ones(4), 3: torch.zeros(4)},
+        {"level": "layer", "layers": [1, 3], "model": "m"},
+    )
+    steering = load_steering(path, 0.5, layers=[3])
+    assert list(steering.layers) == [3] and steering.alpha == 0.5
+    heads_path = tmp_path / "h.pt"
+    save_vectors(heads_path, {(0, 1): torch.ones(2)}, {"level": "head", "layers": [0]})
+    assert list(load_steering(heads_path, 1.0).heads) == [(0, 1)]
+    with pytest.raises(ValueError, match="no vectors for layer"):
+        load_steering(path, 1.0, layers=[7])
