@@ -64,6 +64,13 @@ def _csv(
     return parts
 
 
+def _ints(value: str | None) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in _csv(value))
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
 def _model_args(pairs: list[str]) -> dict[str, Any]:
     args: dict[str, Any] = {}
     for pair in pairs:
@@ -304,6 +311,13 @@ def run_cmd(
     ] = 5,
     timeout: Annotated[int | None, typer.Option(help="Request timeout in seconds")] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size of a local model (hf-vlm/...)")] = 8,
+    steer: Annotated[
+        Path | None, typer.Option(help="Steering vectors from `vscbench steer fit` (local models)")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Steering strength")] = 1.0,
+    steer_layers: Annotated[
+        str | None, typer.Option("--layers", help="Steer only these layers, comma-separated")
+    ] = None,
     temperature: Annotated[float | None, typer.Option()] = 0.0,
     max_tokens: Annotated[int | None, typer.Option()] = 1024,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -353,6 +367,9 @@ def run_cmd(
             max_retries=max_retries,
             timeout=timeout,
             batch_size=batch_size,
+            steer=str(steer) if steer else None,
+            alpha=alpha,
+            steer_layers=_ints(steer_layers),
         )
         _ensure_sheets(resolve_data_dir(data_dir), config.splits)
         with _run_progress("generating") as update:
@@ -397,6 +414,169 @@ def score_cmd(
     except (RunDirError, ValueError) as exc:
         raise _fail(str(exc)) from None
     print_summary(result.metrics, run_dir)
+
+
+# --- steering (local models) ---------------------------------------------------------
+
+steer_app = typer.Typer(
+    help="Activation steering of local models (hf-vlm/...).", no_args_is_help=True
+)
+app.add_typer(steer_app, name="steer")
+
+
+def _local_id(model: str) -> str:
+    if not model.startswith("hf-vlm/"):
+        raise typer.BadParameter("steering needs a local model: --model hf-vlm/<id or path>")
+    return model[len("hf-vlm/") :]
+
+
+@steer_app.command("fit")
+def steer_fit(
+    model: Annotated[str, typer.Option(help="hf-vlm/<hub id or local path>")],
+    out_file: Annotated[Path, typer.Option("--out", help="Vectors file (.pt)")],
+    data_dir: DataDirOpt = None,
+    side: Annotated[str, typer.Option("--split", help="Side of the query split to fit on")] = (
+        "calibration"
+    ),
+    layers: Annotated[str | None, typer.Option(help="Layers, comma-separated [all]")] = None,
+    position: Annotated[str, typer.Option(help="last or mean token")] = "last",
+    level: Annotated[str, typer.Option(help="layer or head")] = "layer",
+    top_k: Annotated[int, typer.Option(help="Heads kept at --level head")] = 8,
+    split_seed: Annotated[int, typer.Option()] = 0,
+    calibration_fraction: Annotated[float, typer.Option()] = 0.2,
+    batch_size: Annotated[int, typer.Option()] = 8,
+    limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
+    data_split: Annotated[str, typer.Option("--data-split", help="image, text or both")] = (
+        "image,text"
+    ),
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
+) -> None:
+    """Fit per-layer (or top-k head) mean-difference vectors on the calibration side."""
+    from vscbench.local.fit import fit
+    from vscbench.local.steering import save_vectors
+
+    if position not in ("last", "mean") or level not in ("layer", "head"):
+        raise typer.BadParameter("--position is last|mean and --level is layer|head")
+    if side not in ("calibration", "test", "all"):
+        raise typer.BadParameter("--split is calibration, test or all")
+    try:
+        result = fit(
+            _local_id(model),
+            _model_args(model_arg or []),
+            str(data_dir) if data_dir else None,
+            side,
+            _ints(layers) or None,
+            position,
+            level,
+            top_k,
+            split_seed,
+            calibration_fraction,  # type: ignore[arg-type]
+            _csv(data_split, SPLITS, "split"),
+            batch_size,
+            limit,
+        )
+    except (DataError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    save_vectors(out_file, result.vectors, result.meta)
+    meta = result.meta
+    out.print(
+        f"fitted {len(result.vectors)} {level} vector(s) on {meta['n_unsafe']} unsafe and "
+        f"{meta['n_safe']} safe {side} pairs -> {out_file}"
+    )
+    for head in meta.get("heads", [])[:10]:
+        out.print(
+            f"  layer {head['layer']} head {head['head']}: probe accuracy "
+            f"{head['probe_accuracy']:.3f}"
+        )
+
+
+@steer_app.command("sweep")
+def steer_sweep(
+    model: Annotated[str, typer.Option(help="hf-vlm/<hub id or local path>")],
+    out_dir: Annotated[Path, typer.Option("--out", help="One run directory per setting here")],
+    alphas: Annotated[str, typer.Option(help="Strengths, comma-separated")] = "0,1,2,4",
+    layers: Annotated[
+        list[str] | None, typer.Option(help="A layer set, comma-separated; repeatable")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    position: Annotated[str, typer.Option()] = "last",
+    level: Annotated[str, typer.Option(help="layer or head")] = "layer",
+    top_k: Annotated[int, typer.Option()] = 8,
+    split: Annotated[str, typer.Option(help="Splits to evaluate")] = "image,text",
+    variants: Annotated[str, typer.Option()] = ",".join(TEXT_VARIANTS),
+    limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
+    judge: JudgeOpt = None,
+    max_tokens: Annotated[int, typer.Option()] = 256,
+    batch_size: Annotated[int, typer.Option()] = 8,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
+) -> None:
+    """Fit once, then run the test side for every alpha x layer set (resumable)."""
+    from vscbench.engine import RunConfig, RunDirError, run
+    from vscbench.local.fit import fit
+    from vscbench.local.steering import save_vectors
+
+    try:
+        model_args = _model_args(model_arg or [])
+        layer_sets = [_ints(v) for v in layers or []] or [()]
+        all_layers = sorted({i for group in layer_sets for i in group}) or None
+        result = fit(
+            _local_id(model),
+            model_args,
+            str(data_dir) if data_dir else None,
+            "calibration",
+            all_layers,
+            position,
+            level,
+            top_k,  # type: ignore[arg-type]
+            splits=_csv(split, SPLITS, "split"),
+            batch_size=batch_size,
+            limit=limit,
+        )
+        vectors = out_dir / "vectors.pt"
+        save_vectors(vectors, result.vectors, result.meta)
+        table = Table(title=f"steering sweep: {model}")
+        for column in ("alpha", "layers", "SRA_u %", "SRA_s %", "mean", "run directory"):
+            table.add_column(column)
+        for group in layer_sets:
+            for alpha in (float(a) for a in _csv(alphas)):
+                name = f"alpha{alpha:g}_layers{'-'.join(map(str, group)) or 'all'}"
+                config = RunConfig(
+                    model=model,
+                    model_args=model_args,
+                    data_dir=str(data_dir) if data_dir else None,
+                    splits=_csv(split, SPLITS, "split"),
+                    variants=_csv(variants, TEXT_VARIANTS),
+                    limit=limit,
+                    eval_on="test",
+                    judges=tuple(judge or ["string-match"]),
+                    max_tokens=max_tokens,
+                    batch_size=batch_size,
+                    steer=str(vectors),
+                    alpha=alpha,
+                    steer_layers=group,
+                )
+                run(config, out_dir / name)
+                pooled = _pooled(out_dir / name)
+                table.add_row(
+                    f"{alpha:g}",
+                    name.split("_layers")[1],
+                    _fmt(pooled["sra_u"]),
+                    _fmt(pooled["sra_s"]),
+                    _fmt(pooled["avg"]),
+                    str(out_dir / name),
+                )
+    except (DataError, RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(table)
+
+
+def _pooled(run_dir: Path) -> dict[str, Any]:
+    """SRA over every judged pair of a run, both splits together."""
+    from vscbench.metrics import sra
+
+    lines = (run_dir / "samples.jsonl").read_text("utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    return sra((r["unsafe"], r["aware"]) for r in records if r.get("aware") is not None)
 
 
 # --- judges on any table ------------------------------------------------------------

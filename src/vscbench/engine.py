@@ -39,7 +39,17 @@ SAMPLES_FILE = "samples.jsonl"
 METRICS_FILE = "metrics.json"
 
 #: Settings that change what a stored answer means; a resumed run must match them.
-PINNED_SETTINGS = ("model", "temperature", "max_tokens", "seed", "judges", "judge_prompt")
+PINNED_SETTINGS = (
+    "model",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "judges",
+    "judge_prompt",
+    "steer",
+    "alpha",
+    "steer_layers",
+)
 SECRET_HINTS = ("key", "token", "secret", "password", "auth")
 
 
@@ -78,6 +88,9 @@ class RunConfig:
     max_retries: int = 5
     timeout: int | None = None
     batch_size: int = 8  # local models (hf-vlm/...) only
+    steer: str | None = None  # vectors file from `vscbench steer fit`
+    alpha: float = 1.0  # steering strength
+    steer_layers: tuple[int, ...] = ()  # restrict the vectors to these layers
 
     @property
     def judge(self) -> str:
@@ -114,7 +127,7 @@ class RunConfig:
             k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
             for k, v in self.model_args.items()
         }
-        for key in ("splits", "variants", "categories", "types", "judges"):
+        for key in ("splits", "variants", "categories", "types", "judges", "steer_layers"):
             data[key] = list(data[key])
         return data
 
@@ -186,6 +199,15 @@ async def _run_all(
         for record, generate in jobs:
             await window.acquire()
             group.create_task(one(record, generate))
+
+
+def steering_for(config: RunConfig) -> Any:
+    """The steering a run applies, loaded from its vectors file (or ``None``)."""
+    if not config.steer:
+        return None
+    from vscbench.local.steering import load_steering
+
+    return load_steering(Path(config.steer), config.alpha, config.steer_layers or None)
 
 
 def _check_resumable(run_dir: Path, config: RunConfig) -> None:
@@ -289,6 +311,7 @@ def run(
             config.max_retries,
             config.timeout,
             config.batch_size,
+            steering_for(config),
         )
         generate = make_generate(config.model, config.base_url, config.model_args, settings)
         for item in to_generate:
@@ -315,7 +338,7 @@ def load_config(run_dir: Path) -> RunConfig:
         raise RunDirError(f"{run_dir}: no {CONFIG_FILE}; is this a vscbench run directory?")
     stored = json.loads(path.read_text("utf-8"))
     known = {k: v for k, v in stored.items() if k in RunConfig.__dataclass_fields__}
-    for key in ("splits", "variants", "categories", "types", "judges"):
+    for key in ("splits", "variants", "categories", "types", "judges", "steer_layers"):
         if key in known:
             known[key] = tuple(known[key])
     return RunConfig(**known)

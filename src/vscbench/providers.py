@@ -18,6 +18,7 @@ Three backends, chosen by the model name:
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -81,6 +82,7 @@ class Settings:
     max_retries: int | None = 5
     timeout: int | None = None
     batch_size: int = 8  # local models only
+    steering: Any = None  # local models only: a vscbench.local.steering.Steering
 
 
 # --- OpenAI-compatible servers, through the openai SDK ------------------------------
@@ -227,12 +229,18 @@ def local_vlm(
 ) -> Generate:
     """``hf-vlm/<hub id or path>``: batched generation in this process."""
     from vscbench.batching import MicroBatcher
-    from vscbench.local.vlm import LocalVLM
+    from vscbench.local.fit import load_vlm
 
     unknown = set(model_args) - set(LOCAL_ARGS)
     if unknown:
         raise ValueError(f"{model}: unknown model arg(s) {sorted(unknown)}; use {LOCAL_ARGS}")
-    vlm = LocalVLM(model[len(LOCAL_PREFIX) :], seed=settings.seed or 0, **model_args)
+    # one loaded model per (id, options, seed), shared by the runs of a sweep
+    vlm = load_vlm(
+        model[len(LOCAL_PREFIX) :],
+        json.dumps(dict(model_args), sort_keys=True),
+        settings.seed or 0,
+    )
+    vlm.steering = settings.steering
     max_new = settings.max_tokens or 512
 
     def run_batch(requests: list[tuple[str, Path | None]]) -> list[Answer]:
@@ -243,7 +251,6 @@ def local_vlm(
     async def generate(prompt: str, image: Path | None) -> Answer:
         return await batcher.submit((prompt, image))
 
-    generate.vlm = vlm  # type: ignore[attr-defined]  # steering needs the model
     return generate
 
 
@@ -254,10 +261,13 @@ def make_generate(
     settings: Settings | None = None,
 ) -> Generate:
     """The backend for ``model`` (see the module docstring)."""
+    settings = settings or Settings()
+    if settings.steering is not None and not model.startswith(LOCAL_PREFIX):
+        raise ValueError(f"{model}: steering needs a local model (hf-vlm/<id or path>)")
     if model.startswith(LOCAL_PREFIX):
         backend = local_vlm
     elif model.startswith("openai-api/"):
         backend = openai_compatible
     else:
         backend = inspect_model
-    return backend(model, base_url, model_args or {}, settings or Settings())
+    return backend(model, base_url, model_args or {}, settings)

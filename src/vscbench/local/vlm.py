@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from vscbench.local.steering import steered
 from vscbench.providers import Answer
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -53,6 +54,8 @@ class LocalVLM:
         if not device_map:
             self.model.to(pick_device(device))
         self.device = next(self.model.parameters()).device
+        #: applied around every generation while set (see vscbench.local.steering)
+        self.steering: Any = None
 
     def chat_text(self, prompt: str, with_image: bool) -> str:
         content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
@@ -110,7 +113,7 @@ class LocalVLM:
         inputs = self.inputs(prompts, images)
         sample = bool(temperature)
         torch.manual_seed(self.seed)
-        with torch.inference_mode():
+        with torch.inference_mode(), steered(self.model, self.steering):
             output = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,

@@ -1,0 +1,182 @@
+"""Fit steering vectors on the calibration side of the split, with cached activations.
+
+Activations are the expensive part, so they are cached per (model, level, position,
+data) under the user cache: a sweep over layers, top-k or alphas collects them once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+from vscbench.data.sheets import DataError
+from vscbench.dataset import Selection, load_dataset
+from vscbench.local.steering import (
+    Level,
+    Position,
+    collect,
+    data_hash,
+    decoder_layers,
+    head_shape,
+    mean_difference,
+    probe_accuracy,
+    split_heads,
+)
+from vscbench.local.vlm import LocalVLM
+from vscbench.paths import user_cache
+from vscbench.split import query_key
+
+
+@lru_cache(maxsize=2)
+def load_vlm(model_id: str, args_json: str = "{}", seed: int = 0) -> LocalVLM:
+    """One loaded model per (id, options), shared by fitting and the runs of a sweep."""
+    return LocalVLM(model_id, seed=seed, **json.loads(args_json))
+
+
+@dataclass
+class FitResult:
+    vectors: dict[Any, torch.Tensor]
+    meta: dict[str, Any]
+
+
+def fit(
+    model_id: str,
+    model_args: Mapping[str, Any] | None = None,
+    data_dir: str | None = None,
+    side: str = "calibration",
+    layers: Sequence[int] | None = None,
+    position: Position = "last",
+    level: Level = "layer",
+    top_k: int = 8,
+    split_seed: int = 0,
+    calibration_fraction: float = 0.2,
+    splits: Sequence[str] = ("image", "text"),
+    batch_size: int = 8,
+    limit: int | None = None,
+) -> FitResult:
+    """Mean-difference vectors (unsafe minus safe) per layer, or per top-k head."""
+    selection = Selection(
+        splits=tuple(splits),
+        eval_on=side,
+        split_seed=split_seed,
+        calibration_fraction=calibration_fraction,
+        limit=limit,
+    )
+    dataset = load_dataset(data_dir, selection)
+    missing = [d for d in dataset.defects if d.kind == "missing_image"]
+    if missing:
+        raise DataError(
+            f"{len(missing)} calibration pair(s) have no image, e.g. "
+            f"{missing[0].message}; run `vscbench data fetch`"
+        )
+    items = dataset.items
+    labels = torch.tensor([item.unsafe for item in items])
+    if labels.all() or not labels.any():
+        raise DataError("the calibration side needs both safe and unsafe pairs")
+    vlm = load_vlm(model_id, json.dumps(dict(model_args or {}), sort_keys=True))
+    n_layers = len(decoder_layers(vlm.model))
+    chosen = list(layers) if layers else list(range(n_layers))
+    bad = [i for i in chosen if not 0 <= i < n_layers]
+    if bad:
+        raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; got {bad}")
+    digest = data_hash([i.id for i in items], dataset.sha256)
+    acts = _cached_activations(
+        vlm,
+        model_id,
+        [(i.prompt, dataset.images[i.id]) for i in items],
+        chosen,
+        position,
+        level,
+        digest,
+        batch_size,
+    )
+    meta: dict[str, Any] = {
+        "model": model_id,
+        "level": level,
+        "layers": chosen,
+        "position": position,
+        "data_hash": digest,
+        "side": side,
+        "split_seed": split_seed,
+        "calibration_fraction": calibration_fraction,
+        "n_unsafe": int(labels.sum()),
+        "n_safe": int((~labels).sum()),
+    }
+    if level == "layer":
+        vectors: dict[Any, torch.Tensor] = {
+            i: mean_difference(acts[i][labels], acts[i][~labels]) for i in chosen
+        }
+        return FitResult(vectors, meta)
+    return _fit_heads(vlm, items, labels, acts, chosen, top_k, split_seed, meta)
+
+
+def _fit_heads(
+    vlm: LocalVLM,
+    items: Sequence[Any],
+    labels: torch.Tensor,
+    acts: Mapping[int, torch.Tensor],
+    layers: Sequence[int],
+    top_k: int,
+    seed: int,
+    meta: dict[str, Any],
+) -> FitResult:
+    """Rank heads by held-out probe accuracy; keep the top-k heads' difference vectors."""
+    heads, _ = head_shape(vlm.model)
+    # probe train/test halves by query, so one query's pairs never straddle them
+    half = torch.tensor(
+        [
+            int(hashlib.sha256(f"{seed}:{query_key(i)}".encode()).hexdigest(), 16) % 2 == 0
+            for i in items
+        ]
+    )
+    if half.all() or not half.any():
+        raise DataError("too few calibration queries to train and test head probes")
+    per_head = torch.cat([split_heads(acts[i], heads) for i in layers])  # [L*H, n, d]
+    accuracy = probe_accuracy(per_head[:, half], labels[half], per_head[:, ~half], labels[~half])
+    order = torch.argsort(accuracy, descending=True)[:top_k].tolist()
+    vectors: dict[Any, torch.Tensor] = {}
+    ranked = []
+    for flat in order:
+        layer, head = layers[flat // heads], flat % heads
+        vectors[(layer, head)] = mean_difference(per_head[flat][labels], per_head[flat][~labels])
+        ranked.append({"layer": layer, "head": head, "probe_accuracy": float(accuracy[flat])})
+    meta.update(top_k=top_k, heads=ranked)
+    return FitResult(vectors, meta)
+
+
+def _cached_activations(
+    vlm: LocalVLM,
+    model_id: str,
+    requests: list[tuple[str, Any]],
+    layers: Sequence[int],
+    position: str,
+    level: str,
+    digest: str,
+    batch_size: int,
+) -> dict[int, torch.Tensor]:
+    key = hashlib.sha256(json.dumps([model_id, level, position, digest]).encode()).hexdigest()
+    path = user_cache("activations", f"{key[:24]}.pt")
+    cached: dict[int, torch.Tensor] = {}
+    if path.exists():
+        cached = {int(k): v for k, v in torch.load(path, weights_only=True).items()}
+    missing = [i for i in layers if i not in cached]
+    if missing:
+        cached.update(
+            collect(
+                vlm,
+                requests,
+                missing,
+                position,  # type: ignore[arg-type]
+                batch_size,
+                heads=level == "head",
+            )
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({str(k): v for k, v in cached.items()}, path)
+    return {i: cached[i] for i in layers}

@@ -1,0 +1,177 @@
+"""steer fit, run --steer, and steer sweep on a tiny local model, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from vscbench.cli import app  # noqa: E402
+from vscbench.local import fit as fit_module  # noqa: E402
+from vscbench.local.steering import vectors_meta  # noqa: E402
+from vscbench.testing import build_tiny_vlm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"hf-vlm/{build_tiny_vlm('llava', tmp_path_factory.mktemp('llava'))}"
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def invoke(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def responses(run_dir: Path) -> dict[str, str]:
+    lines = (run_dir / "samples.jsonl").read_text().splitlines()
+    return {r["id"]: r["response"] for r in map(json.loads, lines)}
+
+
+def test_fit_then_run_steered(model: str, full_data_dir: Path, tmp_path: Path) -> None:
+    vectors = tmp_path / "v.pt"
+    invoke(
+        "steer",
+        "fit",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--out",
+        str(vectors),
+        "--limit",
+        "24",
+        "--position",
+        "mean",
+    )
+    meta = vectors_meta(vectors)
+    assert meta["layers"] == [0, 1, 2, 3] and meta["side"] == "calibration"
+    assert meta["n_unsafe"] > 0 and meta["n_safe"] > 0 and len(meta["data_hash"]) == 16
+    common = [
+        "run",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--split",
+        "text",
+        "--variants",
+        "txt",
+        "--limit",
+        "8",
+        "--max-tokens",
+        "6",
+        "--eval-on",
+        "test",
+    ]
+    invoke(*common, "--out", str(tmp_path / "plain"))
+    invoke(*common, "--out", str(tmp_path / "zero"), "--steer", str(vectors), "--alpha", "0")
+    invoke(
+        *common,
+        "--out",
+        str(tmp_path / "strong"),
+        "--steer",
+        str(vectors),
+        "--alpha",
+        "5000",
+        "--layers",
+        "1",
+    )
+    assert responses(tmp_path / "zero") == responses(tmp_path / "plain")
+    assert responses(tmp_path / "strong") != responses(tmp_path / "plain")
+    config = json.loads((tmp_path / "strong" / "config.json").read_text())
+    assert (config["alpha"], config["steer_layers"]) == (5000.0, [1])
+    refused = CliRunner().invoke(
+        app,
+        [
+            *common,
+            "--out",
+            str(tmp_path / "strong"),
+            "--steer",
+            str(vectors),
+            "--alpha",
+            "2",
+            "--layers",
+            "1",
+        ],
+    )
+    assert refused.exit_code == 2 and "alpha" in refused.output
+
+
+def test_head_level_fit(model: str, full_data_dir: Path, tmp_path: Path) -> None:
+    vectors = tmp_path / "heads.pt"
+    output = invoke(
+        "steer",
+        "fit",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--out",
+        str(vectors),
+        "--limit",
+        "40",
+        "--level",
+        "head",
+        "--top-k",
+        "3",
+        "--layers",
+        "1,2",
+    )
+    meta = vectors_meta(vectors)
+    assert meta["level"] == "head" and len(meta["heads"]) == 3
+    assert {h["layer"] for h in meta["heads"]} <= {1, 2}
+    assert "probe accuracy" in output
+
+
+def test_sweep_reuses_activations(
+    model: str, full_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[int]] = []
+    real = fit_module.collect
+    monkeypatch.setattr(
+        fit_module,
+        "collect",
+        lambda vlm, req, layers, *a, **k: (
+            calls.append(list(layers)),
+            real(vlm, req, layers, *a, **k),
+        )[1],
+    )
+    args = [
+        "steer",
+        "sweep",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--split",
+        "image",
+        "--limit",
+        "16",
+        "--max-tokens",
+        "4",
+        "--alphas",
+        "0,8",
+        "--layers",
+        "1",
+        "--layers",
+        "1,2",
+    ]
+    output = invoke(*args, "--out", str(tmp_path / "sweep"))
+    dirs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert dirs == ["alpha0_layers1", "alpha0_layers1-2", "alpha8_layers1", "alpha8_layers1-2"]
+    assert calls == [[1, 2]]  # collected once for all settings
+    assert "SRA_u" in output
+    invoke(*args, "--out", str(tmp_path / "again"))
+    assert calls == [[1, 2]]  # the second sweep read the cached activations
