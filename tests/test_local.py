@@ -85,3 +85,40 @@ def test_bad_local_options(tiny: Path) -> None:
         make_generate(f"hf-vlm/{tiny}", None, {"colour": "red"})
     with pytest.raises(ValueError, match="dtype must be one of"):
         LocalVLM(str(tiny), dtype="int3")
+
+
+def test_inspect_eval_with_a_local_model(tiny: Path, full_data_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    done = subprocess.run(
+        [
+            "inspect",
+            "eval",
+            "vscbench/text_centric",
+            "-T",
+            f"data_dir={full_data_dir}",
+            "-T",
+            "variants=txt,figstep",
+            "--limit",
+            "6",
+            "--model",
+            f"hf-vlm/{tiny}",
+            "-M",
+            "batch_size=3",
+            "--max-tokens",
+            "5",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--display",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    log = read_eval_log(list_eval_logs(str(tmp_path / "logs"))[0])
+    assert log.status == "success" and len(log.samples) == 6
+    assert all(s.output.completion is not None for s in log.samples)

@@ -64,16 +64,19 @@ class LocalVLM:
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
         )
 
-    def inputs(self, prompts: Sequence[str], images: Sequence[Path | None]) -> Any:
+    def inputs(self, prompts: Sequence[str], images: Sequence[Path | Image.Image | None]) -> Any:
         """Padded model inputs; all items of a call have an image, or none has."""
         with_image = images[0] is not None
         texts = [self.chat_text(p, with_image) for p in prompts]
         pictures = None
         if with_image:
             pictures = []
-            for path in images:
-                assert path is not None, "a batch mixes items with and without an image"
-                with Image.open(path) as image:
+            for source in images:
+                assert source is not None, "a batch mixes items with and without an image"
+                if isinstance(source, Image.Image):
+                    pictures.append([source.convert("RGB")])
+                    continue
+                with Image.open(source) as image:
                     pictures.append([image.convert("RGB")])
         return self.processor(text=texts, images=pictures, padding=True, return_tensors="pt").to(
             self.device
