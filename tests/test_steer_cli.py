@@ -133,6 +133,24 @@ def test_head_level_fit(model: str, full_data_dir: Path, tmp_path: Path) -> None
     assert meta["level"] == "head" and len(meta["heads"]) == 3
     assert {h["layer"] for h in meta["heads"]} <= {1, 2}
     assert "probe accuracy" in output
+    common = [
+        "run",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--split",
+        "text",
+        "--variants",
+        "txt",
+        "--limit",
+        "6",
+        "--max-tokens",
+        "6",
+    ]
+    invoke(*common, "--out", str(tmp_path / "plain"))
+    invoke(*common, "--out", str(tmp_path / "heads"), "--steer", str(vectors), "--alpha", "5000")
+    assert responses(tmp_path / "heads") != responses(tmp_path / "plain")
 
 
 def test_sweep_reuses_activations(
