@@ -232,7 +232,8 @@ TINY_CHAT_TEMPLATE = (
     "{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n{% endfor %}"
     "{% if add_generation_prompt %}assistant:{% endif %}"
 )
-TINY_FAMILIES = ("llava", "idefics3")
+TINY_FAMILIES = ("llava", "idefics3", "qwen2-vl")
+QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
 def _byte_tokenizer() -> Any:
@@ -367,9 +368,60 @@ def build_tiny_vlm(
             chat_template=TINY_CHAT_TEMPLATE,
         )
         model_cls = Idefics3ForConditionalGeneration
+    elif family == "qwen2-vl":
+        return _tiny_qwen2_vl(path, tokenizer, text, seed)
     else:
         raise ValueError(f"unknown tiny family {family!r}; use one of {TINY_FAMILIES}")
     torch.manual_seed(seed)
     model_cls(config).eval().save_pretrained(path)
     processor.save_pretrained(path)
+    return path
+
+
+def _tiny_qwen2_vl(path: Path, tokenizer: Any, text: Any, seed: int) -> Path:
+    """Qwen2-VL: saved as model, tokenizer and image processor, with no processor.
+
+    Its processor requires a video processor, which needs torchvision; vscbench builds
+    its inputs from the parts instead (as for a real checkpoint on such a machine).
+    """
+    import torch
+    from transformers import (
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessorPil,
+    )
+
+    tokenizer.add_tokens(
+        ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"],
+        special_tokens=True,
+    )
+    vocab = tokenizer.get_vocab()
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE.replace("<image>", QWEN_IMAGE)
+    text_config = text.to_dict()
+    text_config.update(
+        vocab_size=len(vocab), rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}
+    )
+    config = Qwen2VLConfig(
+        text_config=text_config,
+        vision_config={
+            "depth": 2,
+            "embed_dim": 32,
+            "hidden_size": text.hidden_size,
+            "num_heads": 2,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
+        vision_start_token_id=vocab["<|vision_start|>"],
+        vision_end_token_id=vocab["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    Qwen2VLForConditionalGeneration(config).eval().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    Qwen2VLImageProcessorPil(
+        min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2, temporal_patch_size=2
+    ).save_pretrained(path)
     return path

@@ -44,8 +44,15 @@ class LocalVLM:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
         self.model_id = model_id
         self.seed = seed
-        self.processor = AutoProcessor.from_pretrained(model_id)
-        self.tokenizer = self.processor.tokenizer
+        self.processor: Any = None
+        self.image_processor: Any = None
+        try:
+            self.processor = AutoProcessor.from_pretrained(model_id)
+            self.tokenizer = self.processor.tokenizer
+        except Exception as exc:
+            # processors that insist on a video processor (Qwen2-VL without torchvision)
+            # cannot load; their inputs are built from the image processor and tokenizer
+            self._load_parts(model_id, exc)
         self.tokenizer.padding_side = "left"
         kwargs: dict[str, Any] = {"dtype": "auto" if dtype == "auto" else getattr(torch, dtype)}
         if device_map:
@@ -57,10 +64,22 @@ class LocalVLM:
         #: applied around every generation while set (see vscbench.local.steering)
         self.steering: Any = None
 
+    def _load_parts(self, model_id: str, cause: Exception) -> None:
+        from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_id)
+            self.image_processor = AutoImageProcessor.from_pretrained(model_id)
+            token_id = AutoConfig.from_pretrained(model_id).image_token_id
+            self.image_token = self.tokenizer.convert_ids_to_tokens(token_id)
+            self.merge = int(self.image_processor.merge_size)
+        except Exception:
+            raise cause from None
+
     def chat_text(self, prompt: str, with_image: bool) -> str:
         content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
         content.append({"type": "text", "text": prompt})
-        return self.processor.apply_chat_template(
+        return (self.processor or self.tokenizer).apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
         )
 
@@ -78,9 +97,25 @@ class LocalVLM:
                     continue
                 with Image.open(source) as image:
                     pictures.append([image.convert("RGB")])
-        return self.processor(text=texts, images=pictures, padding=True, return_tensors="pt").to(
-            self.device
-        )
+        if self.processor is not None:
+            return self.processor(
+                text=texts, images=pictures, padding=True, return_tensors="pt"
+            ).to(self.device)
+        # Qwen2-VL style: one image pad token per merged patch of each image
+        extra: dict[str, Any] = {}
+        if pictures:
+            extra = dict(self.image_processor(images=[p[0] for p in pictures], return_tensors="pt"))
+            counts = (extra["image_grid_thw"].prod(-1) // self.merge**2).tolist()
+            texts = [
+                t.replace(self.image_token, self.image_token * n, 1)
+                for t, n in zip(texts, counts, strict=True)
+            ]
+        encoded = self.tokenizer(texts, padding=True, return_tensors="pt")
+        encoded.update(extra)
+        # which positions hold image tokens (1) or text (0), for multimodal RoPE
+        image_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
+        encoded["mm_token_type_ids"] = (encoded["input_ids"] == image_id).long()
+        return encoded.to(self.device)
 
     def generate_batch(
         self,
