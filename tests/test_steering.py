@@ -68,12 +68,11 @@ def test_layer_hook_adds_exactly_alpha_v_and_nothing_before(vlm: LocalVLM, pictu
 
 
 def test_hooks_removed_even_on_error(vlm: LocalVLM, picture: Path) -> None:
-    _, base_logits = forward(vlm, picture, [0])
+    base, base_logits = forward(vlm, picture, [0])
+    width = base[0].shape[-1]
     with (
         pytest.raises(RuntimeError, match="boom"),
-        steered(
-            vlm.model, Steering(alpha=3.0, layers={0: torch.ones(base_logits.shape[-1] * 0 + 64)})
-        ),
+        steered(vlm.model, Steering(alpha=3.0, layers={0: torch.ones(width)})),
     ):
         raise RuntimeError("boom")
     _, after = forward(vlm, picture, [0])
