@@ -572,11 +572,28 @@ def steer_sweep(
 
 def _pooled(run_dir: Path) -> dict[str, Any]:
     """SRA over every judged pair of a run, both splits together."""
-    from vscbench.metrics import sra
+    from vscbench.compare import pooled
 
     lines = (run_dir / "samples.jsonl").read_text("utf-8").splitlines()
-    records = [json.loads(line) for line in lines]
-    return sra((r["unsafe"], r["aware"]) for r in records if r.get("aware") is not None)
+    return pooled(json.loads(line) for line in lines if line.strip())
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+@app.command("report")
+def report_cmd(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Report directory")],
+) -> None:
+    """A static HTML page with PNG figures comparing runs."""
+    from vscbench.report import build_report
+
+    try:
+        page = build_report(run_dirs, out_dir)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"wrote {page}")
 
 
 # --- judges on any table ------------------------------------------------------------
