@@ -193,3 +193,12 @@ def test_sweep_reuses_activations(
     assert "SRA_u" in output
     invoke(*args, "--out", str(tmp_path / "again"))
     assert calls == [[1, 2]]  # the second sweep read the cached activations
+    # the report draws each sweep's trade-off curve
+    from vscbench.report import build_report, sweeps
+
+    runs = [tmp_path / "sweep" / d for d in dirs]
+    build_report(runs, tmp_path / "report")
+    assert (tmp_path / "report" / "tradeoff.png").stat().st_size > 5000
+    from vscbench.report import load_run
+
+    assert len(sweeps([load_run(r) for r in runs])) == 2  # one curve per layer set
