@@ -596,6 +596,45 @@ def report_cmd(
     out.print(f"wrote {page}")
 
 
+# --- upstream compatibility ------------------------------------------------------------
+
+
+@app.command("import-upstream")
+def import_upstream_cmd(
+    sheets: Annotated[list[Path], typer.Argument(help="Upstream result sheets (.xlsx)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="New run directory")],
+    model_name: Annotated[str | None, typer.Option(help="Model name in the columns")] = None,
+    judge: JudgeOpt = None,
+) -> None:
+    """Turn upstream result sheets into a run directory that score and report accept."""
+    from vscbench.upstream import import_upstream
+
+    try:
+        metrics = import_upstream(sheets, out_dir, model_name, tuple(judge or ["string-match"]))
+    except (DataError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    print_summary(metrics, out_dir)
+
+
+@app.command("export-upstream")
+def export_upstream_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results_<model>/ goes")] = Path(),
+    model_name: Annotated[str | None, typer.Option(help="Model name for the columns")] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write a run in the upstream result-sheet layout."""
+    from vscbench.engine import RunDirError
+    from vscbench.upstream import export_upstream
+
+    try:
+        written = export_upstream(run_dir, out_dir, model_name, str(data_dir) if data_dir else None)
+    except (DataError, RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    for path in written:
+        out.print(f"wrote {path}")
+
+
 # --- judges on any table ------------------------------------------------------------
 
 

@@ -74,6 +74,8 @@ def compute_metrics(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     )
     errors = {"generation": 0, "judge": 0}
     for record in records:
+        if record.get("excluded"):  # kept for the record (imports), never scored
+            continue
         if record.get("error"):
             errors["generation"] += 1
             continue

@@ -34,6 +34,7 @@ RECORD_FIELDS = (
     "aware",
     "stop_reason",
     "usage",
+    "row",
 )
 
 
@@ -49,6 +50,7 @@ def new_record(item: Item, image: str | None) -> dict[str, Any]:
         prompt=item.prompt,
         image=image,
         judge_query=item.judge_query,
+        row=item.row,
     )
     return record
 
