@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from vscbench.engine import RunConfig, run  # noqa: E402
 from vscbench.local.vlm import LocalVLM  # noqa: E402
+from vscbench.providers import Turn, ask  # noqa: E402
 from vscbench.testing import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 
 
@@ -38,18 +39,25 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_batched_equals_one_at_a_time(tiny: Path, pictures: list[Path]) -> None:
     vlm = LocalVLM(str(tiny))
     requests = [
-        ("What is this?", pictures[0]),
-        ("Say something long about cats.", None),
-        ("How should I use this item safely at home?", pictures[1]),
-        ("Hi", None),
-        ("?", pictures[2]),
+        ask("What is this?", pictures[0]),
+        ask("Say something long about cats."),
+        ask("How should I use this item safely at home?", pictures[1]),
+        ask("Hi"),
+        ask("?", pictures[2]),
+        # a system prompt and an earlier exchange with two images
+        [
+            Turn("system", "Be careful."),
+            Turn("user", "Look.", pictures[0]),
+            Turn("assistant", "I see it."),
+            Turn("user", "And this?", pictures[1]),
+        ],
     ]
     batched = vlm.generate_batch(requests, max_new_tokens=8)
     single = [vlm.generate_batch([r], max_new_tokens=8)[0] for r in requests]
     assert [a.text for a in batched] == [a.text for a in single]
     assert all(a.usage["output_tokens"] <= 8 for a in batched)
     # the image reaches the model: the same prompt with other pictures answers otherwise
-    answers = vlm.generate_batch([("What is this?", p) for p in pictures], max_new_tokens=8)
+    answers = vlm.generate_batch([ask("What is this?", p) for p in pictures], max_new_tokens=8)
     assert len({a.text for a in answers}) > 1
 
 

@@ -25,6 +25,7 @@ from vscbench.local.steering import (  # noqa: E402
     steered,
 )
 from vscbench.local.vlm import LocalVLM  # noqa: E402
+from vscbench.providers import ask  # noqa: E402
 from vscbench.testing import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def forward(vlm: LocalVLM, picture: Path, layers: list[int]) -> tuple[dict, torch.Tensor]:
-    inputs = vlm.inputs(["What is this?", "How do I use it safely?"], [picture, picture])
+    inputs = vlm.inputs([ask("What is this?", picture), ask("How do I use it safely?", picture)])
     with recording(vlm.model, layers) as found, torch.inference_mode():
         logits = vlm.model(**inputs).logits
     return {k: v.clone() for k, v in found.items()}, logits
@@ -77,13 +78,13 @@ def test_hooks_removed_even_on_error(vlm: LocalVLM, picture: Path) -> None:
         raise RuntimeError("boom")
     _, after = forward(vlm, picture, [0])
     assert torch.equal(after, base_logits)
-    greedy = vlm.generate_batch([("Hi", picture)], max_new_tokens=6)
-    assert greedy == vlm.generate_batch([("Hi", picture)], max_new_tokens=6)
+    greedy = vlm.generate_batch([ask("Hi", picture)], max_new_tokens=6)
+    assert greedy == vlm.generate_batch([ask("Hi", picture)], max_new_tokens=6)
 
 
 def test_head_revision_touches_only_chosen_heads(vlm: LocalVLM, picture: Path) -> None:
     heads, dim = head_shape(vlm.model)
-    inputs = vlm.inputs(["What is this?"], [picture])
+    inputs = vlm.inputs([ask("What is this?", picture)])
 
     def o_proj_inputs() -> dict[int, torch.Tensor]:
         with recording(vlm.model, [0, 1], heads=True) as found, torch.inference_mode():

@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from vscbench.local.vlm import LocalVLM
+from vscbench.providers import ask
 from vscbench.testing import build_tiny_vlm
 
 
@@ -36,22 +37,30 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        path = build_tiny_vlm(args.family, root / "model", hidden=args.hidden,
-                              layers=args.layers, heads=args.heads)
+        path = build_tiny_vlm(
+            args.family, root / "model", hidden=args.hidden, layers=args.layers, heads=args.heads
+        )
         picture = root / "p.png"
         Image.new("RGB", (64, 48), (180, 60, 20)).save(picture)
         vlm = LocalVLM(str(path), dtype=args.dtype, device=args.device)
         params = sum(p.numel() for p in vlm.model.parameters())
-        requests = [(f"Question {i}: how should I use the item shown here, step by step?",
-                     picture if i % 2 else None) for i in range(args.items)]
+        requests = [
+            ask(
+                f"Question {i}: how should I use the item shown here, step by step?",
+                picture if i % 2 else None,
+            )
+            for i in range(args.items)
+        ]
         vlm.generate_batch(requests[:4], args.new_tokens)  # warm-up
-        print(f"{args.family}, {params / 1e6:.1f}M parameters, {args.device} {args.dtype}, "
-              f"{args.items} items (half with an image), {args.new_tokens} new tokens")
+        print(
+            f"{args.family}, {params / 1e6:.1f}M parameters, {args.device} {args.dtype}, "
+            f"{args.items} items (half with an image), {args.new_tokens} new tokens"
+        )
         rates: dict[int, float] = {}
         for size in (int(b) for b in args.batch_sizes.split(",")):
             start = time.perf_counter()
             for i in range(0, len(requests), size):
-                vlm.generate_batch(requests[i:i + size], args.new_tokens)
+                vlm.generate_batch(requests[i : i + size], args.new_tokens)
             rates[size] = len(requests) / (time.perf_counter() - start)
         base = rates[min(rates)]
         for size, rate in rates.items():

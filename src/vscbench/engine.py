@@ -31,7 +31,14 @@ from vscbench.items import Item
 from vscbench.judges import JudgeOptions, make_judge
 from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
 from vscbench.metrics import compute_metrics
-from vscbench.providers import Answer, Settings, answer_problem, describe_error, make_generate
+from vscbench.providers import (
+    Answer,
+    Settings,
+    answer_problem,
+    ask,
+    describe_error,
+    make_generate,
+)
 from vscbench.records import SampleStore, new_record, write_json_atomic
 
 CONFIG_FILE = "config.json"
@@ -316,7 +323,7 @@ def run(
         generate = make_generate(config.model, config.base_url, config.model_args, settings)
         for item in to_generate:
             record = new_record(item, dataset.image_relpath(item))
-            jobs.append((record, partial(generate, item.prompt, dataset.images[item.id])))
+            jobs.append((record, partial(generate, ask(item.prompt, dataset.images[item.id]))))
 
     try:
         # enough pairs in flight to fill a local model's batches

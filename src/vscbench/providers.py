@@ -21,7 +21,7 @@ import base64
 import json
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,23 @@ class Answer:
     error: str | None = None
 
 
-#: (text prompt, image file or None) -> Answer
-Generate = Callable[[str, Path | None], Awaitable[Answer]]
+@dataclass(frozen=True)
+class Turn:
+    """One message: system, user (optionally with an image) or assistant."""
+
+    role: str
+    text: str
+    image: Any = None  # a file path, or a PIL image (inspect hands images over decoded)
+
+
+Conversation = Sequence[Turn]
+#: a conversation -> the model's next answer
+Generate = Callable[[Conversation], Awaitable[Answer]]
+
+
+def ask(prompt: str, image: Any = None) -> list[Turn]:
+    """The benchmark's default conversation: one user turn, image first."""
+    return [Turn("user", prompt, image)]
 
 
 def answer_problem(answer: Answer) -> str | None:
@@ -120,20 +135,23 @@ def openai_compatible(
         if getattr(settings, name) is not None:
             request[name] = getattr(settings, name)
 
-    async def generate(prompt: str, image: Path | None) -> Answer:
-        content: Any = prompt
-        if image is not None:
-            content = [
-                {"type": "image_url", "image_url": {"url": image_data_uri(image)}},
-                {"type": "text", "text": prompt},
-            ]
+    async def generate(turns: Conversation) -> Answer:
+        messages = []
+        for turn in turns:
+            content: Any = turn.text
+            if turn.image is not None:
+                content = [
+                    {"type": "image_url", "image_url": {"url": image_data_uri(turn.image)}},
+                    {"type": "text", "text": turn.text},
+                ]
+            messages.append({"role": turn.role, "content": content})
         # the SDK's generic POST (its documented route for raw bodies) skips the typed
         # walk over the request that ``chat.completions.create`` does: a quarter of the
         # client's CPU per request here, with the same retries and response parsing
         response = await client.post(
             "/chat/completions",
             cast_to=ChatCompletion,
-            body={**request, "messages": [{"role": "user", "content": content}]},
+            body={**request, "messages": messages},
         )
         if not response.choices:
             return Answer("", "unknown", error="response has no choices")
@@ -186,6 +204,8 @@ def inspect_model(
     model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
 ) -> Generate:
     from inspect_ai.model import (
+        ChatMessageAssistant,
+        ChatMessageSystem,
         ChatMessageUser,
         ContentImage,
         ContentText,
@@ -207,13 +227,22 @@ def inspect_model(
     )
     handle = get_model(model, base_url=base_url, config=config, **args)
 
-    async def generate(prompt: str, image: Path | None) -> Answer:
-        content: Any = prompt
-        if image is not None:
-            # inspect only sends media it was told to trust, as inline data
-            data_uri = await materialize_media(str(image))
-            content = [ContentImage(image=data_uri), ContentText(text=prompt)]
-        return answer_from_inspect(await handle.generate([ChatMessageUser(content=content)]))
+    kinds = {
+        "system": ChatMessageSystem,
+        "user": ChatMessageUser,
+        "assistant": ChatMessageAssistant,
+    }
+
+    async def generate(turns: Conversation) -> Answer:
+        messages = []
+        for turn in turns:
+            content: Any = turn.text
+            if turn.image is not None:
+                # inspect only sends media it was told to trust, as inline data
+                data_uri = await materialize_media(str(turn.image))
+                content = [ContentImage(image=data_uri), ContentText(text=turn.text)]
+            messages.append(kinds[turn.role](content=content))
+        return answer_from_inspect(await handle.generate(messages))
 
     return generate
 
@@ -243,13 +272,13 @@ def local_vlm(
     vlm.steering = settings.steering
     max_new = settings.max_tokens or 512
 
-    def run_batch(requests: list[tuple[str, Path | None]]) -> list[Answer]:
-        return vlm.generate_batch(requests, max_new, settings.temperature)
+    def run_batch(conversations: list[Conversation]) -> list[Answer]:
+        return vlm.generate_batch(conversations, max_new, settings.temperature)
 
     batcher = MicroBatcher(run_batch, settings.batch_size)
 
-    async def generate(prompt: str, image: Path | None) -> Answer:
-        return await batcher.submit((prompt, image))
+    async def generate(turns: Conversation) -> Answer:
+        return await batcher.submit(list(turns))
 
     return generate
 

@@ -52,7 +52,7 @@ def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
 
 
 def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
-    from vscbench.providers import Settings, answer_problem, make_generate
+    from vscbench.providers import Settings, answer_problem, ask, make_generate
 
     template = load_template(options.prompt_file, mode)
     settings = Settings(
@@ -68,7 +68,7 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         # created on first use, so a run that judges nothing needs no judge model
         if "generate" not in holder:
             holder["generate"] = make_generate(model, options.base_url, {}, settings)
-        answer = await holder["generate"](prompt, None)  # type: ignore[operator]
+        answer = await holder["generate"](ask(prompt))  # type: ignore[operator]
         problem = answer_problem(answer)
         if problem:
             raise RuntimeError(problem)

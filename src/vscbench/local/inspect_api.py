@@ -12,7 +12,6 @@ from typing import Any
 
 from inspect_ai.model import (
     ChatMessage,
-    ChatMessageUser,
     ContentImage,
     ContentText,
     GenerateConfig,
@@ -23,7 +22,7 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 from PIL import Image
 
-from vscbench.providers import LOCAL_PREFIX, Settings, local_vlm
+from vscbench.providers import LOCAL_PREFIX, Settings, Turn, local_vlm
 
 
 def _image(source: str) -> Image.Image:
@@ -32,15 +31,18 @@ def _image(source: str) -> Image.Image:
     return Image.open(source)
 
 
-def _prompt(input: list[ChatMessage]) -> tuple[str, Image.Image | None]:
-    user = next((m for m in reversed(input) if isinstance(m, ChatMessageUser)), None)
-    if user is None:
-        raise ValueError("hf-vlm needs a user message")
-    if isinstance(user.content, str):
-        return user.content, None
-    texts = [c.text for c in user.content if isinstance(c, ContentText)]
-    images = [c.image for c in user.content if isinstance(c, ContentImage)]
-    return "\n".join(texts), _image(images[0]) if images else None
+def _conversation(input: list[ChatMessage]) -> list[Turn]:
+    turns = []
+    for message in input:
+        if isinstance(message.content, str):
+            turns.append(Turn(message.role, message.content))
+            continue
+        texts = [c.text for c in message.content if isinstance(c, ContentText)]
+        images = [c.image for c in message.content if isinstance(c, ContentImage)]
+        for image in images[1:]:  # one image per turn: extra images get turns of their own
+            turns.append(Turn(message.role, "", _image(image)))
+        turns.append(Turn(message.role, "\n".join(texts), _image(images[0]) if images else None))
+    return turns
 
 
 class HFVLMAPI(ModelAPI):
@@ -73,8 +75,7 @@ class HFVLMAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
-        text, image = _prompt(input)
-        answer = await self._generate(text, image)  # type: ignore[arg-type]
+        answer = await self._generate(_conversation(input))
         output = ModelOutput.from_content(
             model=self.model_name, content=answer.text, stop_reason=answer.stop_reason
         )  # type: ignore[arg-type]

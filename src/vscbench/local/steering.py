@@ -25,6 +25,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from vscbench.providers import ask
+
 Position = Literal["last", "mean"]
 Level = Literal["layer", "head"]
 
@@ -194,7 +196,7 @@ def collect(
     for group in (with_image, without):  # a batch never mixes the two
         for start in range(0, len(group), batch_size):
             chunk = group[start : start + batch_size]
-            inputs = vlm.inputs([requests[i][0] for i in chunk], [requests[i][1] for i in chunk])
+            inputs = vlm.inputs([ask(*requests[i]) for i in chunk])
             with recording(vlm.model, layers, heads) as found, torch.inference_mode():
                 vlm.model(**inputs)
             for index in layers:

@@ -15,9 +15,16 @@ from typing import Any
 from PIL import Image
 
 from vscbench.local.steering import steered
-from vscbench.providers import Answer
+from vscbench.providers import Answer, Conversation
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def _rgb(source: Path | Image.Image) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source.convert("RGB")
+    with Image.open(source) as image:
+        return image.convert("RGB")
 
 
 def pick_device(device: str) -> str:
@@ -76,27 +83,25 @@ class LocalVLM:
         except Exception:
             raise cause from None
 
-    def chat_text(self, prompt: str, with_image: bool) -> str:
-        content: list[dict[str, str]] = [{"type": "image"}] if with_image else []
-        content.append({"type": "text", "text": prompt})
+    def chat_text(self, turns: Conversation) -> str:
+        """The conversation through the model's chat template, an image slot per image."""
+        messages = []
+        for turn in turns:
+            content: list[dict[str, str]] = [{"type": "image"}] if turn.image is not None else []
+            content.append({"type": "text", "text": turn.text})
+            messages.append({"role": turn.role, "content": content})
         return (self.processor or self.tokenizer).apply_chat_template(
-            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            messages, add_generation_prompt=True, tokenize=False
         )
 
-    def inputs(self, prompts: Sequence[str], images: Sequence[Path | Image.Image | None]) -> Any:
-        """Padded model inputs; all items of a call have an image, or none has."""
-        with_image = images[0] is not None
-        texts = [self.chat_text(p, with_image) for p in prompts]
-        pictures = None
-        if with_image:
-            pictures = []
-            for source in images:
-                assert source is not None, "a batch mixes items with and without an image"
-                if isinstance(source, Image.Image):
-                    pictures.append([source.convert("RGB")])
-                    continue
-                with Image.open(source) as image:
-                    pictures.append([image.convert("RGB")])
+    def inputs(self, conversations: Sequence[Conversation]) -> Any:
+        """Padded model inputs; every conversation of a call has the same number of images."""
+        texts = [self.chat_text(c) for c in conversations]
+        pictures = [[_rgb(t.image) for t in c if t.image is not None] for c in conversations]
+        if len({len(p) for p in pictures}) > 1:
+            raise ValueError("a batch mixes conversations with different numbers of images")
+        if not pictures[0]:
+            pictures = None  # type: ignore[assignment]
         if self.processor is not None:
             return self.processor(
                 text=texts, images=pictures, padding=True, return_tensors="pt"
@@ -104,12 +109,16 @@ class LocalVLM:
         # Qwen2-VL style: one image pad token per merged patch of each image
         extra: dict[str, Any] = {}
         if pictures:
-            extra = dict(self.image_processor(images=[p[0] for p in pictures], return_tensors="pt"))
-            counts = (extra["image_grid_thw"].prod(-1) // self.merge**2).tolist()
-            texts = [
-                t.replace(self.image_token, self.image_token * n, 1)
-                for t, n in zip(texts, counts, strict=True)
-            ]
+            flat = [image for group in pictures for image in group]
+            extra = dict(self.image_processor(images=flat, return_tensors="pt"))
+            counts = iter((extra["image_grid_thw"].prod(-1) // self.merge**2).tolist())
+            expanded = []
+            for text in texts:
+                parts = text.split(self.image_token)
+                expanded.append(
+                    parts[0] + "".join(self.image_token * next(counts) + part for part in parts[1:])
+                )
+            texts = expanded
         encoded = self.tokenizer(texts, padding=True, return_tensors="pt")
         encoded.update(extra)
         # which positions hold image tokens (1) or text (0), for multimodal RoPE
@@ -119,36 +128,30 @@ class LocalVLM:
 
     def generate_batch(
         self,
-        requests: Sequence[tuple[str, Path | None]],
+        conversations: Sequence[Conversation],
         max_new_tokens: int = 512,
         temperature: float | None = None,
     ) -> list[Answer]:
-        """Answers in request order; items with and without images run as separate batches."""
-        answers: list[Answer | None] = [None] * len(requests)
-        for has_image in (True, False):
-            index = [i for i, (_, image) in enumerate(requests) if (image is not None) == has_image]
-            if not index:
-                continue
-            chunk = self._generate(
-                [requests[i][0] for i in index],
-                [requests[i][1] for i in index],
-                max_new_tokens,
-                temperature,
-            )
+        """Answers in order; conversations with different image counts run as separate batches."""
+        answers: list[Answer | None] = [None] * len(conversations)
+        groups: dict[int, list[int]] = {}
+        for i, conversation in enumerate(conversations):
+            groups.setdefault(sum(t.image is not None for t in conversation), []).append(i)
+        for index in groups.values():
+            chunk = self._generate([conversations[i] for i in index], max_new_tokens, temperature)
             for i, answer in zip(index, chunk, strict=True):
                 answers[i] = answer
         return [a for a in answers if a is not None]
 
     def _generate(
         self,
-        prompts: Sequence[str],
-        images: Sequence[Path | None],
+        conversations: Sequence[Conversation],
         max_new_tokens: int,
         temperature: float | None,
     ) -> list[Answer]:
         import torch
 
-        inputs = self.inputs(prompts, images)
+        inputs = self.inputs(conversations)
         sample = bool(temperature)
         torch.manual_seed(self.seed)
         with torch.inference_mode(), steered(self.model, self.steering):
