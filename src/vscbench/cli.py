@@ -311,6 +311,12 @@ def run_cmd(
     ] = 5,
     timeout: Annotated[int | None, typer.Option(help="Request timeout in seconds")] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size of a local model (hf-vlm/...)")] = 8,
+    method: Annotated[
+        str, typer.Option(help="none, reminder, few-shot:K, self-check or steer:VECTORS")
+    ] = "none",
+    reminder_file: Annotated[
+        Path | None, typer.Option(help="Text that replaces the reminder's system prompt")
+    ] = None,
     steer: Annotated[
         Path | None, typer.Option(help="Steering vectors from `vscbench steer fit` (local models)")
     ] = None,
@@ -367,7 +373,11 @@ def run_cmd(
             max_retries=max_retries,
             timeout=timeout,
             batch_size=batch_size,
-            steer=str(steer) if steer else None,
+            method="none" if method.startswith("steer:") else method,
+            reminder_file=str(reminder_file) if reminder_file else None,
+            steer=method[len("steer:") :]
+            if method.startswith("steer:")
+            else (str(steer) if steer else None),
             alpha=alpha,
             steer_layers=_ints(steer_layers),
         )

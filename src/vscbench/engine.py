@@ -30,12 +30,13 @@ from vscbench.images import RenderMode
 from vscbench.items import Item
 from vscbench.judges import JudgeOptions, make_judge
 from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
+from vscbench.methods import Method, Plain, Reminder, SelfCheck, few_shot, parse_method
 from vscbench.metrics import compute_metrics
 from vscbench.providers import (
     Answer,
+    Generate,
     Settings,
     answer_problem,
-    ask,
     describe_error,
     make_generate,
 )
@@ -48,6 +49,8 @@ METRICS_FILE = "metrics.json"
 #: Settings that change what a stored answer means; a resumed run must match them.
 PINNED_SETTINGS = (
     "model",
+    "method",
+    "reminder_file",
     "temperature",
     "max_tokens",
     "seed",
@@ -95,6 +98,8 @@ class RunConfig:
     max_retries: int = 5
     timeout: int | None = None
     batch_size: int = 8  # local models (hf-vlm/...) only
+    method: str = "none"  # none, reminder, few-shot:K, self-check (vscbench.methods)
+    reminder_file: str | None = None  # replaces the reminder's text
     steer: str | None = None  # vectors file from `vscbench steer fit`
     alpha: float = 1.0  # steering strength
     steer_layers: tuple[int, ...] = ()  # restrict the vectors to these layers
@@ -208,6 +213,44 @@ async def _run_all(
             group.create_task(one(record, generate))
 
 
+async def _respond(
+    method: Method, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
+) -> Answer:
+    trace: dict[str, Any] = {}
+    try:
+        return await method.respond(item, image, generate, trace)
+    finally:
+        if trace:
+            record["method_trace"] = trace
+
+
+def method_for(config: RunConfig) -> Method:
+    """The prompt method of a run (see :mod:`vscbench.methods`)."""
+    name, k = parse_method(config.method)
+    if name == "reminder":
+        text = Path(config.reminder_file).read_text("utf-8") if config.reminder_file else None
+        return Reminder(text) if text else Reminder()
+    if name == "self-check":
+        return SelfCheck()
+    if name == "few-shot":
+        if config.eval_on != "test":
+            raise ValueError(
+                "few-shot demonstrations come from the calibration side; score with --eval-on test"
+            )
+        calibration = load_dataset(
+            config.data_dir,
+            Selection(
+                splits=("image",),
+                eval_on="calibration",
+                split_seed=config.split_seed,
+                calibration_fraction=config.calibration_fraction,
+            ),
+            config.render,
+        )
+        return few_shot(k or 1, calibration.items, calibration.images, config.split_seed)
+    return Plain()
+
+
 def steering_for(config: RunConfig) -> Any:
     """The steering a run applies, loaded from its vectors file (or ``None``)."""
     if not config.steer:
@@ -293,6 +336,7 @@ def run(
             "selection, or pass --skip-missing-images to run the rest and list them as defects."
         )
     panel = config.panel()
+    method = method_for(config)  # checked before anything is written
     _check_resumable(out, config)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / CONFIG_FILE, config.public())
@@ -323,7 +367,9 @@ def run(
         generate = make_generate(config.model, config.base_url, config.model_args, settings)
         for item in to_generate:
             record = new_record(item, dataset.image_relpath(item))
-            jobs.append((record, partial(generate, ask(item.prompt, dataset.images[item.id]))))
+            jobs.append(
+                (record, partial(_respond, method, item, dataset.images[item.id], generate, record))
+            )
 
     try:
         # enough pairs in flight to fill a local model's batches

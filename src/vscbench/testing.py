@@ -75,6 +75,8 @@ class Request:
     model: str
     max_tokens: int | None = None
     time: float = field(default_factory=time.monotonic)
+    roles: list[str] = field(default_factory=list)  # of the request's messages
+    images: int = 0  # image parts across the request's messages
 
 
 @dataclass
@@ -123,21 +125,38 @@ class FakeOpenAIServer:
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self.fault(text, image_sha, attempt) if self.fault else None
-        if fault is not None:
-            status, headers = fault
+
+        def record(status: int) -> None:
+            messages = body.get("messages", [])
+            images = sum(
+                1
+                for m in messages
+                if isinstance(m.get("content"), list)
+                for part in m["content"]
+                if part.get("type") == "image_url"
+            )
             self.requests.append(
                 Request(
-                    text, image_sha, status, auth, body.get("model", ""), body.get("max_tokens")
+                    text,
+                    image_sha,
+                    status,
+                    auth,
+                    body.get("model", ""),
+                    body.get("max_tokens"),
+                    roles=[m.get("role") for m in messages],
+                    images=images,
                 )
             )
+
+        if fault is not None:
+            status, headers = fault
+            record(status)
             return web.json_response(
                 {"error": {"message": f"injected fault {status}", "type": "server_error"}},
                 status=status,
                 headers=headers,
             )
-        self.requests.append(
-            Request(text, image_sha, 200, auth, body.get("model", ""), body.get("max_tokens"))
-        )
+        record(200)
         content = self.reply(text, image_sha)
         finish = "stop"
         if isinstance(content, tuple):
