@@ -606,6 +606,79 @@ def report_cmd(
     out.print(f"wrote {page}")
 
 
+# --- sweeps ---------------------------------------------------------------------------
+
+
+@app.command("sweep")
+def sweep_cmd(
+    plan: Annotated[Path, typer.Argument(help="Sweep plan (YAML)")],
+    ray_address: Annotated[
+        str | None, typer.Option(help="Run cells on Ray: auto, HOST:PORT, or local")
+    ] = None,
+) -> None:
+    """Models x methods x strengths, one resumable run directory per cell."""
+    from vscbench.engine import RunDirError
+    from vscbench.sweep import run_sweep
+
+    try:
+        results = run_sweep(plan, ray_address)
+    except (DataError, RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"sweep {plan}")
+    for column in ("cell", "SRA_u %", "SRA_s %", "mean", "utility %"):
+        table.add_column(column, justify="left" if column == "cell" else "right")
+    for r in results:
+        table.add_row(
+            r["cell"], _fmt(r["sra_u"]), _fmt(r["sra_s"]), _fmt(r["avg"]), _fmt(r["utility"])
+        )
+    out.print(table)
+
+
+# --- utility --------------------------------------------------------------------------
+
+
+@app.command("utility")
+def utility_cmd(
+    vqa: Annotated[Path, typer.Option(help="VQA table: image, question, answer columns")],
+    run_dir: Annotated[
+        Path | None, typer.Option("--run", help="Score the model and method of this run")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model, when not using --run")] = None,
+    method: Annotated[str, typer.Option(help="Prompt method, when not using --run")] = "none",
+    base_url: Annotated[str | None, typer.Option()] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where utility.json goes")] = None,
+    scoring: Annotated[str, typer.Option(help="exact or llm:MODEL")] = "exact",
+    judge_base_url: Annotated[str | None, typer.Option()] = None,
+    image_col: Annotated[str, typer.Option()] = "image",
+    question_col: Annotated[str, typer.Option()] = "question",
+    answer_col: Annotated[str, typer.Option()] = "answer",
+    max_tokens: Annotated[int, typer.Option()] = 256,
+) -> None:
+    """Utility of a model under a method on a VQA table (exact match or LLM-judged)."""
+    from vscbench.engine import RunConfig, RunDirError, load_config
+    from vscbench.utility import evaluate_utility
+
+    try:
+        if run_dir is not None:
+            config, target = load_config(run_dir), run_dir
+        elif model is not None and out_dir is not None:
+            config, target = (
+                RunConfig(model=model, base_url=base_url, method=method, max_tokens=max_tokens),
+                out_dir,
+            )
+        else:
+            raise typer.BadParameter("give --run RUN_DIR, or --model and --out")
+        result = evaluate_utility(
+            config, vqa, target, scoring, image_col, question_col, answer_col, judge_base_url
+        )
+    except (DataError, RunDirError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(
+        f"utility {_fmt(result.score)}% ({result.correct}/{result.n} correct, "
+        f"{result.errors} error(s)) -> {result.path}"
+    )
+
+
 # --- upstream compatibility ------------------------------------------------------------
 
 

@@ -309,6 +309,11 @@ def _finish(
         metrics["judge_agreement"] = pairwise_agreement(ordered, panel.names)
     if panel.usage():
         metrics["judge_usage"] = panel.usage()
+    previous = run_dir / METRICS_FILE
+    if previous.exists():  # a utility score measured for this run outlives re-scoring
+        utility = json.loads(previous.read_text("utf-8")).get("utility")
+        if utility is not None:
+            metrics["utility"] = utility
     metrics["counts"] = {
         "records": len(ordered),
         "judged": sum(r.get("aware") is not None for r in ordered),

@@ -187,6 +187,42 @@ def tradeoff_curves(curves: dict[str, list[Run]], path: Path) -> None:
     plt.close(fig)
 
 
+def utility_tradeoff(runs: Sequence[Run], path: Path) -> bool:
+    """SRA_u and SRA_s against utility: one point per run, sweeps joined by alpha."""
+    measured = [r for r in runs if (r.metrics.get("utility") or {}).get("score") is not None]
+    if not measured:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, marker in (("sra_u", "o"), ("sra_s", "s")):
+        xs = [r.metrics["utility"]["score"] for r in measured]
+        ys = [r.overall[key] for r in measured]
+        ax.scatter(xs, ys, marker=marker, label=NAMES[key])
+        for run, x, y in zip(measured, xs, ys, strict=True):
+            ax.annotate(run.name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    for name, members in sweeps(measured).items():
+        for key in ("sra_u", "sra_s"):
+            ax.plot(
+                [r.metrics["utility"]["score"] for r in members],
+                [r.overall[key] for r in members],
+                linewidth=1,
+                alpha=0.6,
+                label=f"{NAMES[key]} · {name}",
+            )
+    ax.set(
+        xlabel="utility (VQA score)",
+        ylabel="share",
+        xlim=(-0.02, 1.02),
+        ylim=(0, 1.05),
+        title="Safety calibration against utility",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 # --- page -----------------------------------------------------------------------------
 
 STYLE = """
@@ -232,6 +268,8 @@ def build_report(paths: Sequence[Path], out: Path) -> Path:
         figures.append(("image_categories.png", "Image-centric, per category"))
     if grouped_bars(runs, TEXT_VARIANTS, variant, "text-centric", out / "text_variants.png"):
         figures.append(("text_variants.png", "Text-centric, per variant"))
+    if utility_tradeoff(runs, out / "utility_tradeoff.png"):
+        figures.append(("utility_tradeoff.png", "SRA against utility"))
     curves = sweeps(runs)
     if curves:
         tradeoff_curves(curves, out / "tradeoff.png")
