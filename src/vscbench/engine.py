@@ -251,6 +251,21 @@ def method_for(config: RunConfig) -> Method:
     return Plain()
 
 
+def generate_for(config: RunConfig) -> Generate:
+    """The model call of a run: its backend, generation settings and steering."""
+    settings = Settings(
+        config.temperature,
+        config.max_tokens,
+        config.seed,
+        config.max_connections,
+        config.max_retries,
+        config.timeout,
+        config.batch_size,
+        steering_for(config),
+    )
+    return make_generate(config.model, config.base_url, config.model_args, settings)
+
+
 def steering_for(config: RunConfig) -> Any:
     """The steering a run applies, loaded from its vectors file (or ``None``)."""
     if not config.steer:
@@ -359,17 +374,7 @@ def run(
         to_generate.append(item)  # new, or failed last time: (re)generate
     judged = len(jobs)
     if to_generate:
-        settings = Settings(
-            config.temperature,
-            config.max_tokens,
-            config.seed,
-            config.max_connections,
-            config.max_retries,
-            config.timeout,
-            config.batch_size,
-            steering_for(config),
-        )
-        generate = make_generate(config.model, config.base_url, config.model_args, settings)
+        generate = generate_for(config)
         for item in to_generate:
             record = new_record(item, dataset.image_relpath(item))
             jobs.append(

@@ -166,6 +166,14 @@ def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
     }
 
 
+def _finish(fig: Any, ax: Any, path: Path) -> None:
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def tradeoff_curves(curves: dict[str, list[Run]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, members in curves.items():
@@ -180,11 +188,7 @@ def tradeoff_curves(curves: dict[str, list[Run]], path: Path) -> None:
         ylim=(0, 1.05),
         title="Steering trade-off: SRA_u against SRA_s",
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path)
 
 
 def utility_tradeoff(runs: Sequence[Run], path: Path) -> bool:
@@ -215,11 +219,7 @@ def utility_tradeoff(runs: Sequence[Run], path: Path) -> bool:
         ylim=(0, 1.05),
         title="Safety calibration against utility",
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path)
     return True
 
 

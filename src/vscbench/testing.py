@@ -253,6 +253,14 @@ TINY_CHAT_TEMPLATE = (
 )
 TINY_FAMILIES = ("llava", "idefics3", "qwen2-vl")
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
+TINY_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "image_size": 28,
+    "patch_size": 14,
+}
 
 
 def _byte_tokenizer() -> Any:
@@ -324,14 +332,7 @@ def build_tiny_vlm(
             LlavaProcessor,
         )
 
-        vision = CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=28,
-            patch_size=14,
-        )
+        vision = CLIPVisionConfig(**TINY_VISION)
         config = LlavaConfig(
             vision_config=vision,
             text_config=text,
@@ -361,14 +362,7 @@ def build_tiny_vlm(
             Idefics3VisionConfig,
         )
 
-        vision = Idefics3VisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=28,
-            patch_size=14,
-        )
+        vision = Idefics3VisionConfig(**TINY_VISION)
         config = Idefics3Config(
             vision_config=vision,
             text_config=text,

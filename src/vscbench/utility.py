@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vscbench.engine import METRICS_FILE, RunConfig, method_for, steering_for
+from vscbench.engine import METRICS_FILE, RunConfig, generate_for, method_for
 from vscbench.items import Item
 from vscbench.metrics import wilson_interval
 from vscbench.providers import Settings, answer_problem, ask, describe_error, make_generate
@@ -76,17 +76,7 @@ def evaluate_utility(
         if path is not None and not path.is_file():
             raise ValueError(f"{table} row {index} field {image_col!r}: {path} not found")
         rows.append((index, str(row[question_col]), str(row[answer_col]), path))
-    settings = Settings(
-        config.temperature,
-        config.max_tokens,
-        config.seed,
-        config.max_connections,
-        config.max_retries,
-        config.timeout,
-        config.batch_size,
-        steering_for(config),
-    )
-    generate = make_generate(config.model, config.base_url, config.model_args, settings)
+    generate = generate_for(config)
     method = method_for(config)
     judge = None
     if scoring.startswith("llm:"):
