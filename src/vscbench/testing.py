@@ -251,7 +251,7 @@ TINY_CHAT_TEMPLATE = (
     "{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<end_of_utterance>\n{% endfor %}"
     "{% if add_generation_prompt %}assistant:{% endif %}"
 )
-TINY_FAMILIES = ("llava", "idefics3", "qwen2-vl")
+TINY_FAMILIES = ("llava", "idefics3", "qwen2-vl", "gemma3")
 QWEN_IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 TINY_VISION = {
     "hidden_size": 32,
@@ -263,21 +263,29 @@ TINY_VISION = {
 }
 
 
-def _byte_tokenizer() -> Any:
+#: Named special tokens per family's processor (attribute name -> token).
+IDEFICS_TOKENS = {
+    "image_token": "<image>",
+    "fake_image_token": "<fake_token_around_image>",
+    "global_image_token": "<global-img>",
+    "end_of_utterance_token": "<end_of_utterance>",
+}
+GEMMA_TOKENS = {
+    "boi_token": "<start_of_image>",
+    "eoi_token": "<end_of_image>",
+    "image_token": "<image_soft_token>",
+}
+
+
+def _byte_tokenizer(named: dict[str, str] | None = None) -> Any:
     """A byte-level tokenizer made in code: 256 byte symbols plus the special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
+    named = IDEFICS_TOKENS if named is None else named
     vocab = {ch: i for i, ch in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
-    specials = [
-        "<pad>",
-        "<s>",
-        "</s>",
-        "<image>",
-        "<fake_token_around_image>",
-        "<global-img>",
-        "<end_of_utterance>",
-    ]
+    specials = ["<pad>", "<s>", "</s>", "<end_of_utterance>", *named.values()]
+    specials = list(dict.fromkeys(specials))
     for token in specials:
         vocab[token] = len(vocab)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
@@ -289,12 +297,7 @@ def _byte_tokenizer() -> Any:
         pad_token="<pad>",
         bos_token="<s>",
         eos_token="</s>",
-        extra_special_tokens={
-            "image_token": "<image>",
-            "fake_image_token": "<fake_token_around_image>",
-            "global_image_token": "<global-img>",
-            "end_of_utterance_token": "<end_of_utterance>",
-        },
+        extra_special_tokens=named,
     )
 
 
@@ -309,7 +312,7 @@ def build_tiny_vlm(
     import torch
     from transformers import LlamaConfig
 
-    tokenizer = _byte_tokenizer()
+    tokenizer = _byte_tokenizer(GEMMA_TOKENS if family == "gemma3" else None)
     vocab = tokenizer.get_vocab()
     text = LlamaConfig(
         vocab_size=len(vocab),
@@ -383,10 +386,40 @@ def build_tiny_vlm(
         model_cls = Idefics3ForConditionalGeneration
     elif family == "qwen2-vl":
         return _tiny_qwen2_vl(path, tokenizer, text, seed)
+    elif family == "gemma3":
+        from transformers import (
+            Gemma3Config,
+            Gemma3ForConditionalGeneration,
+            Gemma3ImageProcessorPil,
+            Gemma3Processor,
+        )
+
+        text_config = {**text.to_dict(), "head_dim": hidden // heads, "sliding_window": 64}
+        config = Gemma3Config(
+            text_config=text_config,
+            vision_config={k: v for k, v in TINY_VISION.items()},
+            mm_tokens_per_image=1,
+            boi_token_index=vocab["<start_of_image>"],
+            eoi_token_index=vocab["<end_of_image>"],
+            image_token_index=vocab["<image_soft_token>"],
+        )
+        processor = Gemma3Processor(
+            image_processor=Gemma3ImageProcessorPil(size={"height": 28, "width": 28}),
+            tokenizer=tokenizer,
+            image_seq_length=1,
+            chat_template=TINY_CHAT_TEMPLATE.replace("<image>", "<start_of_image>"),
+        )
+        model_cls = Gemma3ForConditionalGeneration
     else:
         raise ValueError(f"unknown tiny family {family!r}; use one of {TINY_FAMILIES}")
     torch.manual_seed(seed)
-    model_cls(config).eval().save_pretrained(path)
+    model = model_cls(config).eval()
+    for name, parameter in model.named_parameters():
+        if name.endswith("mm_input_projection_weight"):
+            # Gemma 3 initialises its image projection to zeros, which would leave a
+            # random model blind; real checkpoints carry trained weights
+            torch.nn.init.normal_(parameter.data, std=0.5)
+    model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
 
