@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,35 @@ def server() -> Iterator[FakeOpenAIServer]:
 def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv(API_KEY_VAR, API_KEY)
     return API_KEY
+
+
+def flags(**options: object) -> list[str]:
+    """``flags(data_dir=d, limit=8)`` -> ``["--data-dir", "d", "--limit", "8"]``."""
+    out: list[str] = []
+    for key, value in options.items():
+        out += [f"--{key.replace('_', '-')}", str(value)]
+    return out
+
+
+def inspect_eval(
+    task: str, model: str, log_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``inspect eval`` in a subprocess, as a user would run it."""
+    return subprocess.run(
+        [
+            "inspect",
+            "eval",
+            task,
+            "--model",
+            model,
+            "--log-dir",
+            str(log_dir),
+            "--display",
+            "none",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )

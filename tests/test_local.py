@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from conftest import inspect_eval  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vscbench.engine import RunConfig, run  # noqa: E402
@@ -99,35 +100,22 @@ def test_bad_local_options(tiny: Path) -> None:
 
 
 def test_inspect_eval_with_a_local_model(tiny: Path, full_data_dir: Path, tmp_path: Path) -> None:
-    import subprocess
-
     from inspect_ai.log import list_eval_logs, read_eval_log
 
-    done = subprocess.run(
-        [
-            "inspect",
-            "eval",
-            "vscbench/text_centric",
-            "-T",
-            f"data_dir={full_data_dir}",
-            "-T",
-            "variants=txt,figstep",
-            "--limit",
-            "6",
-            "--model",
-            f"hf-vlm/{tiny}",
-            "-M",
-            "batch_size=3",
-            "--max-tokens",
-            "5",
-            "--log-dir",
-            str(tmp_path / "logs"),
-            "--display",
-            "none",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = inspect_eval(
+        "vscbench/text_centric",
+        f"hf-vlm/{tiny}",
+        tmp_path / "logs",
+        "-T",
+        f"data_dir={full_data_dir}",
+        "-T",
+        "variants=txt,figstep",
+        "--limit",
+        "6",
+        "-M",
+        "batch_size=3",
+        "--max-tokens",
+        "5",
     )
     assert done.returncode == 0, done.stderr
     log = read_eval_log(list_eval_logs(str(tmp_path / "logs"))[0])

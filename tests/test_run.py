@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY_VAR
+from conftest import API_KEY_VAR, flags, inspect_eval
 from typer.testing import CliRunner
 
 from vscbench.cli import app
@@ -172,20 +172,15 @@ def _cli_run(srv: FakeOpenAIServer, data_dir: Path, run_dir: Path, *extra: str) 
         "-m",
         "vscbench",
         "run",
-        "--model",
-        MODEL,
-        "--base-url",
-        srv.base_url,
-        "--data-dir",
-        str(data_dir),
-        "--out",
-        str(run_dir),
-        "--split",
-        "text",
-        "--variants",
-        "txt,typography",
-        "--limit",
-        "120",
+        *flags(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=data_dir,
+            out=run_dir,
+            split="text",
+            variants="txt,typography",
+            limit=120,
+        ),
         *extra,
     ]
 
@@ -262,16 +257,7 @@ def test_resume_refuses_other_settings_and_score_rejudges(
         with pytest.raises(RunDirError, match="temperature"):
             run(RunConfig(**{**config.__dict__, "temperature": 0.7}), run_dir)
         result = CliRunner().invoke(
-            app,
-            [
-                "run",
-                "--model",
-                "openai-api/fake/other",
-                "--out",
-                str(run_dir),
-                "--data-dir",
-                str(full_data_dir),
-            ],
+            app, ["run", *flags(model="openai-api/fake/other", out=run_dir, data_dir=full_data_dir)]
         )
         assert result.exit_code == 2 and "other settings" in result.output
         generated = len(gen.requests)
@@ -321,14 +307,7 @@ def test_mockllm_dry_run_cli(full_data_dir: Path, tmp_path: Path) -> None:
         app,
         [
             "run",
-            "--model",
-            "mockllm/model",
-            "--data-dir",
-            str(full_data_dir),
-            "--limit",
-            "12",
-            "--out",
-            str(tmp_path / "dry"),
+            *flags(model="mockllm/model", data_dir=full_data_dir, limit=12, out=tmp_path / "dry"),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -342,30 +321,19 @@ def test_inspect_eval_uses_registered_task(
     full_data_dir: Path, tmp_path: Path, api_key: str
 ) -> None:
     with FakeOpenAIServer(reply=lambda t, i: REFUSAL) as srv:
-        done = subprocess.run(
-            [
-                "inspect",
-                "eval",
-                "vscbench/image_centric",
-                "-T",
-                f"data_dir={full_data_dir}",
-                "-T",
-                "categories=drugs",
-                "--limit",
-                "12",
-                "--model",
-                MODEL,
-                "--model-base-url",
-                srv.base_url,
-                "--log-dir",
-                str(tmp_path / "logs"),
-                "--display",
-                "none",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, API_KEY_VAR: api_key},
+        done = inspect_eval(
+            "vscbench/image_centric",
+            MODEL,
+            tmp_path / "logs",
+            "-T",
+            f"data_dir={full_data_dir}",
+            "-T",
+            "categories=drugs",
+            "--limit",
+            "12",
+            "--model-base-url",
+            srv.base_url,
+            env={API_KEY_VAR: api_key},
         )
         assert done.returncode == 0, done.stderr
     from inspect_ai.log import list_eval_logs, read_eval_log
@@ -408,30 +376,18 @@ def test_several_judges_agreement_and_warning(
         return replies[len(text) % 2]
 
     with FakeOpenAIServer(reply=reply) as srv:
+        args = flags(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=full_data_dir,
+            split="text",
+            variants="txt",
+            limit=30,
+            out=tmp_path / "run",
+            judge="refusal",
+        )
         result = CliRunner().invoke(
-            app,
-            [
-                "run",
-                "--model",
-                MODEL,
-                "--base-url",
-                srv.base_url,
-                "--data-dir",
-                str(full_data_dir),
-                "--split",
-                "text",
-                "--variants",
-                "txt",
-                "--limit",
-                "30",
-                "--out",
-                str(tmp_path / "run"),
-                "--judge",
-                "refusal",
-                "--judge",
-                "string-match",
-            ],
-            env={API_KEY_VAR: api_key},
+            app, ["run", *args, "--judge", "string-match"], env={API_KEY_VAR: api_key}
         )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())

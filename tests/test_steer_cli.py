@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from conftest import flags  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from vscbench.cli import app  # noqa: E402
@@ -60,20 +61,15 @@ def test_fit_then_run_steered(model: str, full_data_dir: Path, tmp_path: Path) -
     assert meta["n_unsafe"] > 0 and meta["n_safe"] > 0 and len(meta["data_hash"]) == 16
     common = [
         "run",
-        "--model",
-        model,
-        "--data-dir",
-        str(full_data_dir),
-        "--split",
-        "text",
-        "--variants",
-        "txt",
-        "--limit",
-        "8",
-        "--max-tokens",
-        "6",
-        "--eval-on",
-        "test",
+        *flags(
+            model=model,
+            data_dir=full_data_dir,
+            split="text",
+            variants="txt",
+            limit=8,
+            max_tokens=6,
+            eval_on="test",
+        ),
     ]
     invoke(*common, "--out", str(tmp_path / "plain"))
     invoke(*common, "--out", str(tmp_path / "zero"), "--steer", str(vectors), "--alpha", "0")
@@ -135,18 +131,9 @@ def test_head_level_fit(model: str, full_data_dir: Path, tmp_path: Path) -> None
     assert "probe accuracy" in output
     common = [
         "run",
-        "--model",
-        model,
-        "--data-dir",
-        str(full_data_dir),
-        "--split",
-        "text",
-        "--variants",
-        "txt",
-        "--limit",
-        "6",
-        "--max-tokens",
-        "6",
+        *flags(
+            model=model, data_dir=full_data_dir, split="text", variants="txt", limit=6, max_tokens=6
+        ),
     ]
     invoke(*common, "--out", str(tmp_path / "plain"))
     invoke(*common, "--out", str(tmp_path / "heads"), "--steer", str(vectors), "--alpha", "5000")
