@@ -436,3 +436,31 @@ def test_judge_cache_across_scores_and_compact_budget(
         "output_tokens": 0,
     }
     assert second.metrics["text_centric"] == first.metrics["text_centric"]
+
+
+def test_llm_judge_keeps_to_max_connections(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    with FakeOpenAIServer(reply=lambda t, i: REFUSAL) as gen:
+        run(
+            RunConfig(
+                model=MODEL,
+                base_url=gen.base_url,
+                data_dir=str(full_data_dir),
+                splits=("text",),
+                variants=("txt",),
+                limit=24,
+                max_connections=3,
+            ),
+            tmp_path / "run",
+        )
+        assert gen.peak_in_flight <= 3
+    with FakeOpenAIServer(latency=0.05, reply=lambda t, i: "0_SAFE") as judge_srv:
+        score(
+            tmp_path / "run",
+            ["llm:openai-api/fake/judge"],
+            judge_base_url=judge_srv.base_url,
+            max_connections=2,
+            judge_cache=False,
+        )
+    assert len(judge_srv.requests) == 24 and judge_srv.peak_in_flight == 2

@@ -17,6 +17,7 @@ Three backends, chosen by the model name:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import mimetypes
@@ -86,6 +87,20 @@ def image_data_uri(path: Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
+class LoopSemaphore:
+    """A semaphore per running event loop: a backend may outlive one ``asyncio.run``."""
+
+    def __init__(self, value: int) -> None:
+        self.value = max(1, value)
+        self._by_loop: dict[int, asyncio.Semaphore] = {}
+
+    def get(self) -> asyncio.Semaphore:
+        key = id(asyncio.get_running_loop())
+        if key not in self._by_loop:
+            self._by_loop = {key: asyncio.Semaphore(self.value)}  # older loops are closed
+        return self._by_loop[key]
+
+
 @dataclass
 class Settings:
     """Generation settings common to both backends; ``None`` means provider default."""
@@ -135,6 +150,9 @@ def openai_compatible(
         if getattr(settings, name) is not None:
             request[name] = getattr(settings, name)
 
+    # like inspect's providers, honour max_connections whoever calls (runs and judges)
+    gate = LoopSemaphore(settings.max_connections)
+
     async def generate(turns: Conversation) -> Answer:
         messages = []
         for turn in turns:
@@ -148,11 +166,12 @@ def openai_compatible(
         # the SDK's generic POST (its documented route for raw bodies) skips the typed
         # walk over the request that ``chat.completions.create`` does: a quarter of the
         # client's CPU per request here, with the same retries and response parsing
-        response = await client.post(
-            "/chat/completions",
-            cast_to=ChatCompletion,
-            body={**request, "messages": messages},
-        )
+        async with gate.get():
+            response = await client.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                body={**request, "messages": messages},
+            )
         if not response.choices:
             return Answer("", "unknown", error="response has no choices")
         choice = response.choices[0]

@@ -93,6 +93,8 @@ class FakeOpenAIServer:
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _stopped: asyncio.Event | None = None
+    in_flight: int = 0
+    peak_in_flight: int = 0  # most requests served at once
 
     @property
     def base_url(self) -> str:
@@ -122,8 +124,13 @@ class FakeOpenAIServer:
         key = (text, image_sha)
         attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
         auth = request.headers.get("Authorization")
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
         fault = self.fault(text, image_sha, attempt) if self.fault else None
 
         def record(status: int) -> None:
