@@ -213,6 +213,18 @@ async def _run_all(
             group.create_task(one(record, generate))
 
 
+def judge_records(
+    records: Sequence[dict[str, Any]],
+    panel: JudgePanel,
+    concurrency: int = 16,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Judge stored answers in place (nothing is generated)."""
+    asyncio.run(
+        _run_all([(r, None) for r in records], panel, concurrency, lambda r: None, progress)
+    )
+
+
 async def _respond(
     method: Method, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
 ) -> Answer:
@@ -299,7 +311,7 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def _finish(
+def write_results(
     run_dir: Path,
     config: RunConfig,
     panel: JudgePanel,
@@ -390,7 +402,7 @@ def run(
     records = store.load()
     ordered = [records.pop(i.id) for i in dataset.items if i.id in records]
     ordered += records.values()  # earlier selections of this run directory stay
-    metrics = _finish(out, config, panel, data_summary(dataset), ordered, store)
+    metrics = write_results(out, config, panel, data_summary(dataset), ordered, store)
     return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines)
 
 
@@ -432,11 +444,9 @@ def score(
     ordered = list(store.load().values())
     for record in ordered:
         record.pop("judges", None)  # verdicts of judges no longer asked for
-    asyncio.run(
-        _run_all([(r, None) for r in ordered], panel, max_connections, lambda r: None, progress)
-    )
+    judge_records(ordered, panel, max_connections, progress)
     previous = out / METRICS_FILE
     data = json.loads(previous.read_text("utf-8")).get("data", {}) if previous.exists() else {}
     write_json_atomic(out / CONFIG_FILE, config.public())
-    metrics = _finish(out, config, panel, data, ordered, store)
+    metrics = write_results(out, config, panel, data, ordered, store)
     return RunResult(out, metrics, 0, len(ordered), store.skipped_lines)

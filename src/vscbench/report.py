@@ -13,6 +13,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ class Run:
     metrics: dict[str, Any]
     records: dict[str, dict[str, Any]]
 
-    @property
+    @cached_property
     def overall(self) -> dict[str, Any]:
+        """Pooled SRA over every judged pair (read by the leaderboard and each figure)."""
         return pooled(self.records.values())
 
     @property

@@ -5,7 +5,6 @@ Tables are CSV, JSONL or XLSX (by file extension); every input column is kept.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from vscbench.agreement import binary_agreement
+from vscbench.engine import judge_records
 from vscbench.judges.panel import JudgePanel
 
 FORMATS = (".csv", ".jsonl", ".xlsx")
@@ -75,21 +75,12 @@ def judge_frame(
             raise ValueError(f"{source} row {row} field {response_col!r}: no response text")
         records.append({"judge_query": "" if query is None else str(query), "response": response})
 
-    async def go() -> None:
-        gate = asyncio.Semaphore(concurrency)
-        done = 0
-
-        async def one(record: dict[str, Any]) -> None:
-            nonlocal done
-            async with gate:
-                await panel.apply(record)
-            done += 1
-            if progress:
-                progress(done, len(records))
-
-        await asyncio.gather(*(one(r) for r in records))
-
-    asyncio.run(go())
+    judge_records(
+        records,
+        panel,
+        concurrency,
+        (lambda c: progress(c["done"], c["total"])) if progress else None,
+    )
     out = frame.copy()
     for name in panel.names:
         verdicts = [_verdict_of(r, name, panel) for r in records]

@@ -26,7 +26,7 @@ from vscbench.data.sheets import (
     load_image_centric,
     load_text_centric,
 )
-from vscbench.engine import CONFIG_FILE, SAMPLES_FILE, RunConfig, _finish, _run_all
+from vscbench.engine import CONFIG_FILE, SAMPLES_FILE, RunConfig, judge_records, write_results
 from vscbench.items import TEXT_VARIANTS, Item
 from vscbench.records import SampleStore, new_record, write_json_atomic
 
@@ -69,8 +69,6 @@ def import_upstream(
     judges: tuple[str, ...] = ("string-match",),
 ) -> dict[str, Any]:
     """Make a run directory from upstream result sheets; returns its metrics."""
-    import asyncio
-
     if (out / SAMPLES_FILE).exists():
         raise DataError(f"{out} already holds a run; import into a new directory")
     records: list[dict[str, Any]] = []
@@ -122,7 +120,7 @@ def import_upstream(
         splits=tuple(sorted({r["split"] for r in records})),
     )
     panel = config.panel()
-    asyncio.run(_run_all([(r, None) for r in records], panel, 16, lambda r: None, None))
+    judge_records(records, panel)
     write_json_atomic(
         out / CONFIG_FILE, {**config.public(), "imported_from": list(map(str, paths))}
     )
@@ -132,7 +130,7 @@ def import_upstream(
         "defects": [d.to_dict() for d in defects],
         "excluded": {r["id"]: r["excluded"] for r in records if r.get("excluded")},
     }
-    return _finish(out, config, panel, data, records, SampleStore(out / SAMPLES_FILE))
+    return write_results(out, config, panel, data, records, SampleStore(out / SAMPLES_FILE))
 
 
 def export_upstream(
