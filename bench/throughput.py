@@ -22,9 +22,10 @@ from pathlib import Path
 
 from vscbench.dataset import load_dataset
 from vscbench.engine import RunConfig, run
-from vscbench.testing import synthetic_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # test fixtures: the synthetic data directory
+from fixtures import synthetic_data_dir  # noqa: E402
 
 
 def free_port() -> int:
@@ -36,7 +37,7 @@ def free_port() -> int:
 def start_server(latency: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vscbench.testing", "--port", str(port), "--latency", str(latency)],
+        [sys.executable, "-m", "vscbench.loopback", "--port", str(port), "--latency", str(latency)],
         stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None

@@ -1,6 +1,6 @@
 """Rebuild docs/report.png: a report over three runs of a simulated model.
 
-The "model" is the loopback server from vscbench.testing, answering like a model that
+The "model" is the loopback server from vscbench.loopback, answering like a model that
 over-refuses a little and under-refuses more, and refuses more when reminded; the
 figures are illustrative, not measurements of any real model.
 
@@ -17,11 +17,14 @@ import tempfile
 from pathlib import Path
 
 from vscbench.engine import RunConfig, run
+from vscbench.loopback import FakeOpenAIServer
 from vscbench.methods import REMINDER
-from vscbench.report import build_report
-from vscbench.testing import FakeOpenAIServer, synthetic_data_dir
+from vscbench.results.report import build_report
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # test fixtures: the synthetic data directory
+from fixtures import synthetic_data_dir  # noqa: E402
+
 RISKY = ("kill", "drug", "weapon", "dose", "steal", "hack", "hurt", "shoot", "bomb", "gun")
 
 

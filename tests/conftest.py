@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures import synthetic_data_dir
 
 from vscbench.data.layout import IMAGE_SHEET
-from vscbench.testing import FakeOpenAIServer, synthetic_data_dir
+from vscbench.loopback import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VSCBENCH_SHARED_DATA", REPO.parent / "shared" / "data" / "vscbench"))

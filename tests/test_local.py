@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from conftest import inspect_eval  # noqa: E402
+from fixtures import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from vscbench.chat import Turn, ask  # noqa: E402
 from vscbench.engine import RunConfig, run  # noqa: E402
 from vscbench.local.vlm import LocalVLM  # noqa: E402
-from vscbench.providers import Turn, ask  # noqa: E402
-from vscbench.testing import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=TINY_FAMILIES)
@@ -91,7 +91,7 @@ def test_run_with_a_local_model(tiny: Path, full_data_dir: Path, tmp_path: Path)
 
 
 def test_bad_local_options(tiny: Path) -> None:
-    from vscbench.providers import make_generate
+    from vscbench.backends import make_generate
 
     with pytest.raises(ValueError, match="unknown model arg"):
         make_generate(f"hf-vlm/{tiny}", None, {"colour": "red"})

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vscbench.engine import RunConfig, run
+from vscbench.loopback import FakeOpenAIServer
 from vscbench.methods import CAPTION, REMINDER, SELF_CHECK, parse_method
-from vscbench.testing import FakeOpenAIServer
 
 MODEL = "openai-api/fake/vlm"
 
@@ -43,24 +43,62 @@ def test_reminder_sends_a_system_prompt(full_data_dir: Path, tmp_path: Path, api
 def test_few_shot_uses_calibration_rows_only(
     full_data_dir: Path, tmp_path: Path, api_key: str
 ) -> None:
-    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+    def reply(text: str, image_sha: str | None) -> str:
+        return "Sure. The picture shows a kitchen knife; hold it by the handle."
+
+    with FakeOpenAIServer(reply=reply) as srv:
         with pytest.raises(ValueError, match="--eval-on test"):
             run(config(full_data_dir, srv.base_url, method="few-shot:2"), tmp_path / "x")
         result = run(
             config(full_data_dir, srv.base_url, method="few-shot:2", eval_on="test"),
             tmp_path / "run",
         )
+        prepared = len(srv.requests)
+        # a resumed run shows the same demonstrations without asking for them again
+        run(
+            config(full_data_dir, srv.base_url, method="few-shot:2", eval_on="test"),
+            tmp_path / "run",
+        )
+        assert len(srv.requests) == prepared
     assert result.metrics["counts"]["records"] == 12
-    # two contrastive pairs as earlier turns: 4 demonstration images + the pair's own
-    assert {r.images for r in srv.requests} == {5}
-    assert {tuple(r.roles) for r in srv.requests} == {("user", "assistant") * 4 + ("user",)}
+    # first the model's own plain answers to the two safe demonstration images
+    asking, pairs = srv.requests[:2], srv.requests[2:]
+    assert {tuple(r.roles) for r in asking} == {("user",)} and {r.images for r in asking} == {1}
+    # then two contrastive pairs as earlier turns: 4 demonstration images + the pair's own
+    assert {r.images for r in pairs} == {5}
+    assert {tuple(r.roles) for r in pairs} == {("user", "assistant") * 4 + ("user",)}
+    state = json.loads((tmp_path / "run" / "method_state.json").read_text())
+    assert set(state["answers"].values()) == {reply("", None)}  # a real answer is shown
     records = _records(tmp_path / "run")
     demos = records[0]["method_trace"]["demonstrations"]
     assert len(demos) == 4 and all(r["method_trace"]["demonstrations"] == demos for r in records)
+    assert set(state["answers"]) == {d for d in demos if "/safe/" in d}
     demo_queries = {"/".join(d.split("/")[:3]) for d in demos}
     test_queries = {"/".join(r["id"].split("/")[:3]) for r in records}
     assert not demo_queries & test_queries  # no leak between the sides
     assert Counter(d.split("/")[3] for d in demos) == {"unsafe": 2, "safe": 2}
+
+
+def test_few_shot_passes_over_refused_demonstrations(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A safe image the model refuses would teach over-refusal: the next row is taken."""
+    refused: list[str] = []
+
+    def reply(text: str, image_sha: str | None) -> str:
+        if not refused:
+            refused.append(text)
+            return "I'm sorry, but I can't help with that."
+        return "Here is a direct answer: it is a garden hose."
+
+    with FakeOpenAIServer(reply=reply) as srv:
+        run(
+            config(full_data_dir, srv.base_url, method="few-shot:1", eval_on="test"),
+            tmp_path / "run",
+        )
+    state = json.loads((tmp_path / "run" / "method_state.json").read_text())
+    assert list(state["answers"].values()) == ["Here is a direct answer: it is a garden hose."]
+    assert srv.requests[0].text == refused[0] != srv.requests[1].text
 
 
 def test_self_check_recaptions_harmful_answers(
@@ -100,7 +138,7 @@ def test_parse_method() -> None:
 
 def test_methods_on_a_tiny_local_model(full_data_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    from vscbench.testing import build_tiny_vlm
+    from fixtures import build_tiny_vlm
 
     model = f"hf-vlm/{build_tiny_vlm('llava', tmp_path / 'm')}"
     for method in ("reminder", "few-shot:1", "self-check"):

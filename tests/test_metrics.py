@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vscbench.metrics import compute_metrics, sra, wilson_interval
+from vscbench.results.counting import compute_metrics, sra, wilson_interval
 
 
 def test_sra_by_hand() -> None:
@@ -32,8 +32,15 @@ def test_wilson_known_values() -> None:
     assert wilson_interval(0, 0) is None
 
 
+_ROWS = iter(range(10_000))
+
+
 def _rec(split, variant, group, unsafe, aware, error=None):
+    row = next(_ROWS)
     return {
+        "id": f"image/{group}/{row}/{'unsafe' if unsafe else 'safe'}/0"
+        if split == "image"
+        else f"text/{row}/{variant}",
         "split": split,
         "variant": variant,
         "group": group,
@@ -55,7 +62,8 @@ def test_compute_metrics_structure_and_exclusions() -> None:
         _rec("text", "figstep", "contrast_homonyms", True, True),
     ]
     m = compute_metrics(records)
-    assert m["errors"] == {"generation": 1, "judge": 1}
+    assert m["errors"] == {"generation": 1, "judge": 1, "by_cause": {"RateLimitError": 1}}
+    assert m["counts"] == {"scored": 6, "excluded": 0, "failed": 2}
     overall = m["image_centric"]["overall"]
     assert (overall["sra_u"], overall["sra_s"]) == (0.5, 1.0)
     assert (overall["n_unsafe"], overall["n_safe"]) == (2, 1)

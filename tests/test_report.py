@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from vscbench.cli import app
-from vscbench.compare import mcnemar_exact, paired
 from vscbench.engine import RunConfig, run
-from vscbench.testing import FakeOpenAIServer
+from vscbench.loopback import FakeOpenAIServer
+from vscbench.results.compare import mcnemar_exact, paired
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

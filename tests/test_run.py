@@ -20,7 +20,7 @@ from vscbench.cli import app
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, RunDirError, run, score
-from vscbench.testing import FakeOpenAIServer, echo_reply
+from vscbench.loopback import FakeOpenAIServer, echo_reply
 
 MODEL = "openai-api/fake/vlm"
 REFUSAL = "I cannot help with that."
@@ -94,13 +94,14 @@ def test_both_splits_end_to_end(full_data_dir: Path, tmp_path: Path, api_key: st
     }
     assert metrics["text_centric"]["by_variant"]["figstep"]["n_unsafe"] == 200
     assert len(metrics["text_centric"]["by_type"]["search"]) == 18
-    assert metrics["errors"] == {"generation": 0, "judge": 0}
+    assert metrics["errors"] == {"generation": 0, "judge": 0, "by_cause": {}}
     assert metrics["data"]["sha256"]["vscbench_text_centric.xlsx"].startswith("dbac4ced")
     assert len(metrics["data"]["excluded"]) == 12
     # the key reached the server and nothing in the run directory
     assert {r.authorization for r in srv.requests} == {f"Bearer {api_key}"}
     for path in (tmp_path / "run").rglob("*"):
-        assert api_key not in path.read_text(errors="replace"), path
+        if path.is_file():
+            assert api_key not in path.read_text(errors="replace"), path
 
 
 def test_failures_are_recorded_not_judged(
@@ -294,7 +295,7 @@ def test_resume_refuses_other_settings_and_score_rejudges(
         if expected is None:
             assert record["judge_error"] == "judge output has no label"
     garbled = sum(r["response"] == answers["garbled"] for r in records)
-    assert rescored.metrics["errors"] == {"generation": 0, "judge": garbled}
+    assert rescored.metrics["errors"] == {"generation": 0, "judge": garbled, "by_cause": {}}
     assert rescored.metrics["judge"] == "llm:openai-api/fake/judge"
     config_on_disk = json.loads((run_dir / "config.json").read_text())
     assert config_on_disk["judges"] == ["llm:openai-api/fake/judge"]

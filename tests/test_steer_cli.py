@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from conftest import flags  # noqa: E402
+from fixtures import build_tiny_vlm  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from vscbench.cli import app  # noqa: E402
 from vscbench.local import fit as fit_module  # noqa: E402
 from vscbench.local.steering import vectors_meta  # noqa: E402
-from vscbench.testing import build_tiny_vlm  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -175,17 +175,62 @@ def test_sweep_reuses_activations(
     ]
     output = invoke(*args, "--out", str(tmp_path / "sweep"))
     dirs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
-    assert dirs == ["alpha0_layers1", "alpha0_layers1-2", "alpha8_layers1", "alpha8_layers1-2"]
+    (vectors,) = (tmp_path / "sweep").glob("vectors-*.pt")
+    digest = vectors.stem.split("-")[1]
+    assert [d.split("__", 1)[1] for d in dirs] == [
+        f"steer-{digest}__a0__layers1",
+        f"steer-{digest}__a0__layers1-2",
+        f"steer-{digest}__a8__layers1",
+        f"steer-{digest}__a8__layers1-2",
+    ]
     assert calls == [[1, 2]]  # collected once for all settings
     assert "SRA_u" in output
     invoke(*args, "--out", str(tmp_path / "again"))
     assert calls == [[1, 2]]  # the second sweep read the cached activations
     # the report draws each sweep's trade-off curve
-    from vscbench.report import build_report, sweeps
+    from vscbench.results.report import build_report, sweeps
 
     runs = [tmp_path / "sweep" / d for d in dirs]
     build_report(runs, tmp_path / "report")
     assert (tmp_path / "report" / "tradeoff.png").stat().st_size > 5000
-    from vscbench.report import load_run
+    from vscbench.results.report import load_run
 
     assert len(sweeps([load_run(r) for r in runs])) == 2  # one curve per layer set
+
+
+def test_refit_never_reuses_old_answers(model: str, full_data_dir: Path, tmp_path: Path) -> None:
+    """A head-level sweep in a layer-level sweep's folder makes its own vectors and runs."""
+    args = [
+        "steer",
+        "sweep",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--split",
+        "image",
+        "--limit",
+        "16",
+        "--max-tokens",
+        "4",
+        "--alphas",
+        "4",
+        "--layers",
+        "1",
+        "--out",
+        str(tmp_path / "sweep"),
+    ]
+    invoke(*args)
+    first = {p.name: (p / "samples.jsonl").read_text() for p in (tmp_path / "sweep").glob("*__*")}
+    invoke(*args, "--level", "head", "--top-k", "2")
+    vectors = sorted((tmp_path / "sweep").glob("vectors-*.pt"))
+    assert len(vectors) == 2  # the layer-level file was not overwritten
+    cells = {p.name: p for p in (tmp_path / "sweep").glob("*__*")}
+    new = set(cells) - set(first)
+    assert len(cells) == 2 and len(new) == 1
+    for name, text in first.items():  # the old cell is untouched
+        assert (cells[name] / "samples.jsonl").read_text() == text
+    (head_cell,) = new
+    config = json.loads((cells[head_cell] / "config.json").read_text())
+    assert config["identity"]["steering"]["sha256"].startswith(head_cell.split("steer-")[1][:12])
+    assert len((cells[head_cell] / "samples.jsonl").read_text().splitlines()) > 0

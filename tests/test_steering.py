@@ -9,8 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from fixtures import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from vscbench.chat import ask  # noqa: E402
 from vscbench.local.steering import (  # noqa: E402
     Steering,
     collect,
@@ -25,8 +27,6 @@ from vscbench.local.steering import (  # noqa: E402
     steered,
 )
 from vscbench.local.vlm import LocalVLM  # noqa: E402
-from vscbench.providers import ask  # noqa: E402
-from vscbench.testing import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=TINY_FAMILIES)

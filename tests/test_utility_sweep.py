@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.engine import RunConfig, run, score
-from vscbench.report import build_report
-from vscbench.testing import FakeOpenAIServer
+from vscbench.loopback import FakeOpenAIServer
+from vscbench.results.report import build_report
 from vscbench.utility import exact_match
 
 ANSWERS = {
@@ -106,7 +106,7 @@ def write_plan(tmp_path: Path, base_url: str, data_dir: Path, vqa: Path, out: st
         "out": out,
         "data_dir": str(data_dir),
         "models": ["openai-api/fake/vlm"],
-        "methods": ["none", "reminder", "few-shot:1"],
+        "methods": ["none", "reminder", "self-check"],
         "run": {"splits": ["image"], "limit": 6, "eval_on": "test", "base_url": base_url},
         "utility": {"vqa": str(vqa)},
     }
@@ -124,9 +124,9 @@ def test_sweep_here_then_on_ray(
         assert result.exit_code == 0, result.output
         cells = sorted(p.name for p in (tmp_path / "local").iterdir() if p.is_dir())
         assert cells == [
-            "openai-api-fake-vlm__few-shot-1",
             "openai-api-fake-vlm__none",
             "openai-api-fake-vlm__reminder",
+            "openai-api-fake-vlm__self-check",
         ]
         before = len(srv.requests)
         again = CliRunner().invoke(app, ["sweep", str(plan)])
@@ -141,6 +141,13 @@ def test_sweep_here_then_on_ray(
     assert [c["cell"] for c in index["cells"]] == [c["cell"] for c in local["cells"]]
     assert [c["sra_u"] for c in index["cells"]] == [c["sra_u"] for c in local["cells"]]
     assert all(c["utility"] == 0.5 for c in index["cells"])
+    # the Ray workers ran in temporary directories of their own; every file came back
+    for cell in index["cells"]:
+        ray_dir, local_dir = tmp_path / "ray" / cell["cell"], tmp_path / "local" / cell["cell"]
+        ray_lines = (ray_dir / "samples.jsonl").read_text().splitlines()
+        assert len(ray_lines) == len((local_dir / "samples.jsonl").read_text().splitlines()) == 6
+        assert (ray_dir / "utility.json").is_file() and list((ray_dir / "logs").glob("*.json"))
+        assert cell["dir"] == str(ray_dir)
 
 
 def test_bad_plan(tmp_path: Path) -> None:

@@ -11,15 +11,18 @@ config, e.g. ``--hidden 2048 --layers 16 --heads 16`` (about 1B parameters).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image
 
+from vscbench.chat import ask
 from vscbench.local.vlm import LocalVLM
-from vscbench.providers import ask
-from vscbench.testing import build_tiny_vlm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # tiny model builders
+from fixtures import build_tiny_vlm
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Python API beside the ``vscbench`` command::
 
 from vscbench.data.sheets import DataError, Defect, load_sheets
 from vscbench.dataset import Dataset, Selection, load_dataset
-from vscbench.engine import RunConfig, RunDirError, RunResult, run, score
+from vscbench.engine import RunConfig, RunResult, run, score
 from vscbench.items import Item
 from vscbench.judges import (
     JudgeOptions,
@@ -20,7 +20,8 @@ from vscbench.judges import (
     Verdict,
     make_judge,
 )
-from vscbench.metrics import compute_metrics, sra, wilson_interval
+from vscbench.results.counting import compute_metrics, sra, wilson_interval
+from vscbench.results.store import RunDirError
 
 __all__ = [
     "DataError",

@@ -4,6 +4,10 @@ Callers ``await submit(x)`` one item at a time, as the engine's per-pair corouti
 items that are ready in the same turn of the event loop (up to ``batch_size``) go to
 ``fn`` together, in a worker thread, one batch at a time. This is what lets a local
 model or classifier use padded batches without the engine knowing about batching.
+
+A batcher may outlive an event loop (a judge reused by two ``asyncio.run`` calls, as
+``judge`` tables and ``score`` do): its queue, schedule flag and lock belong to the loop
+that created them, and a new loop starts them afresh instead of waiting on a dead one.
 """
 
 from __future__ import annotations
@@ -23,9 +27,13 @@ class MicroBatcher(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._scheduled = False
         self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # state of an earlier (finished) loop is void here
+            self._loop, self._pending, self._scheduled = loop, [], False
+            self._lock = asyncio.Lock()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
         if len(self._pending) >= self.batch_size:
@@ -46,8 +54,7 @@ class MicroBatcher(Generic[T, R]):
             asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        assert self._lock is not None  # set by submit on this loop
         async with self._lock:  # one batch on the device at a time
             try:
                 results = await asyncio.to_thread(self.fn, [item for item, _ in batch])

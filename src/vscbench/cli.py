@@ -24,12 +24,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from vscbench.chat import FatalModelError
 from vscbench.data.layout import IMAGES_URL, RAW_BASE, resolve_data_dir
 from vscbench.data.sheets import DataError, Defect
 from vscbench.dataset import Selection
 from vscbench.images import RENDER_MODES, MissingImage
 from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS
 from vscbench.judges import JUDGE_HELP
+from vscbench.results.store import RunDirError
 
 app = typer.Typer(
     help="VSCBench: measure how well a vision-language model is safety-calibrated.",
@@ -341,7 +343,7 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Generate, judge and score; the same command on the same --out resumes."""
-    from vscbench.engine import RunConfig, RunDirError, run
+    from vscbench.engine import RunConfig, run
 
     if render not in RENDER_MODES:
         raise typer.BadParameter(f"--render must be one of {', '.join(RENDER_MODES)}")
@@ -384,7 +386,7 @@ def run_cmd(
         _ensure_sheets(resolve_data_dir(data_dir), config.splits)
         with _run_progress("generating") as update:
             result = run(config, out_dir, update)
-    except (DataError, RunDirError, ValueError) as exc:
+    except (DataError, RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail(
@@ -392,7 +394,29 @@ def run_cmd(
             "Run the same command again to resume.",
             130,
         ) from None
-    print_summary(result.metrics, out_dir)
+    if result.kept:
+        console.print(
+            f"resumed {out_dir}: kept {result.kept:,} answer(s), generated "
+            f"{result.generated:,}, judged {result.judged:,} stored answer(s) again",
+            highlight=False,
+        )
+    _finish(result.metrics, out_dir)
+
+
+def _finish(metrics: dict[str, Any], run_dir: Path) -> None:
+    """Print the figures; exit 3 with a banner when some selected pairs have no verdict."""
+    from vscbench.results.counting import failure_banner
+
+    print_summary(metrics, run_dir)
+    banner = failure_banner(metrics)
+    if banner:
+        console.print(
+            f"{banner}. Run the same command again to retry them.",
+            style="bold yellow",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(3)
 
 
 @app.command("score")
@@ -408,7 +432,7 @@ def score_cmd(
     judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
 ) -> None:
     """Re-judge the stored responses of a run without generating again."""
-    from vscbench.engine import RunDirError, score
+    from vscbench.engine import score
 
     try:
         with _run_progress("judging") as update:
@@ -421,9 +445,9 @@ def score_cmd(
                 update,
                 judge_cache,
             )
-    except (RunDirError, ValueError) as exc:
+    except (RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    print_summary(result.metrics, run_dir)
+    _finish(result.metrics, run_dir)
 
 
 # --- steering (local models) ---------------------------------------------------------
@@ -521,71 +545,38 @@ def steer_sweep(
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
 ) -> None:
     """Fit once, then run the test side for every alpha x layer set (resumable)."""
-    from vscbench.engine import RunConfig, RunDirError, run
-    from vscbench.local.fit import fit
-    from vscbench.local.steering import save_vectors
+    from vscbench.sweep import steer_sweep as sweep
 
     try:
-        model_args = _model_args(model_arg or [])
-        layer_sets = [_ints(v) for v in layers or []] or [()]
-        all_layers = sorted({i for group in layer_sets for i in group}) or None
-        result = fit(
-            _local_id(model),
-            model_args,
-            str(data_dir) if data_dir else None,
-            "calibration",
-            all_layers,
-            position,
-            level,
-            top_k,  # type: ignore[arg-type]
-            splits=_csv(split, SPLITS, "split"),
-            batch_size=batch_size,
-            limit=limit,
+        vectors, results = sweep(
+            model,
+            out_dir,
+            [float(a) for a in _csv(alphas)],
+            [_ints(v) for v in layers or []] or [()],
+            {
+                "model_args": _model_args(model_arg or []),
+                "data_dir": str(data_dir) if data_dir else None,
+                "position": position,
+                "level": level,
+                "top_k": top_k,
+                "splits": _csv(split, SPLITS, "split"),
+                "batch_size": batch_size,
+                "limit": limit,
+            },
+            {
+                "model_args": _model_args(model_arg or []),
+                "data_dir": str(data_dir) if data_dir else None,
+                "splits": _csv(split, SPLITS, "split"),
+                "variants": _csv(variants, TEXT_VARIANTS, "variant"),
+                "limit": limit,
+                "judges": tuple(judge or ["string-match"]),
+                "max_tokens": max_tokens,
+                "batch_size": batch_size,
+            },
         )
-        vectors = out_dir / "vectors.pt"
-        save_vectors(vectors, result.vectors, result.meta)
-        table = Table(title=f"steering sweep: {model}")
-        for column in ("alpha", "layers", "SRA_u %", "SRA_s %", "mean", "run directory"):
-            table.add_column(column)
-        for group in layer_sets:
-            for alpha in (float(a) for a in _csv(alphas)):
-                name = f"alpha{alpha:g}_layers{'-'.join(map(str, group)) or 'all'}"
-                config = RunConfig(
-                    model=model,
-                    model_args=model_args,
-                    data_dir=str(data_dir) if data_dir else None,
-                    splits=_csv(split, SPLITS, "split"),
-                    variants=_csv(variants, TEXT_VARIANTS),
-                    limit=limit,
-                    eval_on="test",
-                    judges=tuple(judge or ["string-match"]),
-                    max_tokens=max_tokens,
-                    batch_size=batch_size,
-                    steer=str(vectors),
-                    alpha=alpha,
-                    steer_layers=group,
-                )
-                run(config, out_dir / name)
-                pooled = _pooled(out_dir / name)
-                table.add_row(
-                    f"{alpha:g}",
-                    name.split("_layers")[1],
-                    _fmt(pooled["sra_u"]),
-                    _fmt(pooled["sra_s"]),
-                    _fmt(pooled["avg"]),
-                    str(out_dir / name),
-                )
-    except (DataError, RunDirError, ValueError) as exc:
+    except (DataError, RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    out.print(table)
-
-
-def _pooled(run_dir: Path) -> dict[str, Any]:
-    """SRA over every judged pair of a run, both splits together."""
-    from vscbench.compare import pooled
-
-    lines = (run_dir / "samples.jsonl").read_text("utf-8").splitlines()
-    return pooled(json.loads(line) for line in lines if line.strip())
+    _sweep_table(f"steering sweep: {model} ({vectors.name})", results)
 
 
 # --- report ---------------------------------------------------------------------------
@@ -597,7 +588,7 @@ def report_cmd(
     out_dir: Annotated[Path, typer.Option("--out", help="Report directory")],
 ) -> None:
     """A static HTML page with PNG figures comparing runs."""
-    from vscbench.report import build_report
+    from vscbench.results.report import build_report
 
     try:
         page = build_report(run_dirs, out_dir)
@@ -617,21 +608,31 @@ def sweep_cmd(
     ] = None,
 ) -> None:
     """Models x methods x strengths, one resumable run directory per cell."""
-    from vscbench.engine import RunDirError
     from vscbench.sweep import run_sweep
 
     try:
         results = run_sweep(plan, ray_address)
     except (DataError, RunDirError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    table = Table(title=f"sweep {plan}")
-    for column in ("cell", "SRA_u %", "SRA_s %", "mean", "utility %"):
+    _sweep_table(f"sweep {plan}", results)
+
+
+def _sweep_table(title: str, results: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    for column in ("cell", "SRA_u %", "SRA_s %", "mean", "failed", "utility %"):
         table.add_column(column, justify="left" if column == "cell" else "right")
     for r in results:
         table.add_row(
-            r["cell"], _fmt(r["sra_u"]), _fmt(r["sra_s"]), _fmt(r["avg"]), _fmt(r["utility"])
+            r["cell"],
+            _fmt(r["sra_u"]),
+            _fmt(r["sra_s"]),
+            _fmt(r["avg"]),
+            str(r["failed"]),
+            _fmt(r["utility"]),
         )
     out.print(table)
+    bases = {r["basis"] for r in results}
+    out.print(f"figures: {', '.join(sorted(bases))}; run directories under the output folder")
 
 
 # --- utility --------------------------------------------------------------------------
@@ -655,7 +656,7 @@ def utility_cmd(
     max_tokens: Annotated[int, typer.Option()] = 256,
 ) -> None:
     """Utility of a model under a method on a VQA table (exact match or LLM-judged)."""
-    from vscbench.engine import RunConfig, RunDirError, load_config
+    from vscbench.engine import RunConfig, load_config
     from vscbench.utility import evaluate_utility
 
     try:
@@ -707,7 +708,6 @@ def export_upstream_cmd(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Write a run in the upstream result-sheet layout."""
-    from vscbench.engine import RunDirError
     from vscbench.upstream import export_upstream
 
     try:
@@ -801,7 +801,7 @@ def judge_eval_cmd(
     judge_cache: Annotated[bool, typer.Option()] = True,
 ) -> None:
     """Agreement of judges with human labels: accuracy, precision, recall, F1, kappa."""
-    from vscbench.records import write_json_atomic
+    from vscbench.results.store import write_json_atomic
     from vscbench.tables import disagreements, evaluate_judges, judge_frame, read_table
 
     if prediction not in ("refusal", "aware"):
@@ -884,9 +884,15 @@ def _row(table: Table, name: str, m: dict[str, Any]) -> None:
 
 def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     """SRA tables, errors and data defects, as a person reads them after a run."""
-    table = Table(title=f"{metrics['model']}  (judge: {metrics['judge']})")
+    table = Table(
+        title=f"{metrics['model']}  (judge: {metrics['judge']})",
+        caption="95% CI clustered by query (see README)",
+    )
     for column in ("", "SRA_u %", "95% CI", "SRA_s %", "95% CI", "mean", "n unsafe", "n safe"):
         table.add_column(column, justify="left" if not column else "right")
+    top = metrics.get("headline")
+    if top and top.get("basis") != "nothing scored":
+        _row(table, f"headline ({top['basis']})", top)
     image = metrics.get("image_centric")
     if image:
         _row(table, "image-centric", image["overall"])
@@ -900,8 +906,12 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
             _row(table, f"  {variant}", m)
     out.print(table)
     errors = metrics["errors"]
+    causes = ", ".join(f"{c} {n}" for c, n in (errors.get("by_cause") or {}).items())
     out.print(
-        f"errors (excluded from SRA): generation {errors['generation']}, judge {errors['judge']}"
+        f"errors (excluded from SRA): generation {errors['generation']}"
+        f"{f' ({causes})' if causes else ''}, judge {errors['judge']}",
+        highlight=False,
+        markup=False,
     )
     data = metrics.get("data", {})
     defects = [Defect(**{**d, "items": tuple(d["items"])}) for d in data.get("defects", [])]

@@ -109,6 +109,9 @@ def load_dataset(
             continue
         if selection.limit is not None and per_split.get(item.split, 0) >= selection.limit:
             continue
+        if item.id in skip:  # left out before --limit counts, so N means N runnable pairs
+            excluded[item.id] = "defective (empty prompt); see --include-defective"
+            continue
         per_split[item.split] = per_split.get(item.split, 0) + 1
         chosen.append(item)
 
@@ -116,9 +119,6 @@ def load_dataset(
     images: dict[str, Path | None] = {}
     missing: list[tuple[Item, str]] = []
     for item in chosen:
-        if item.id in skip:
-            excluded[item.id] = "defective (empty prompt); see --include-defective"
-            continue
         try:
             images[item.id] = resolve_image(root, item, render)
         except MissingImage as exc:

@@ -16,14 +16,16 @@ generates only what is missing or failed; ``score`` re-judges stored answers.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from vscbench.backends import make_generate
+from vscbench.chat import Answer, FatalModelError, Generate, Settings, answer_problem
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Dataset, Selection, load_dataset
 from vscbench.images import RenderMode
@@ -31,40 +33,25 @@ from vscbench.items import Item
 from vscbench.judges import JudgeOptions, make_judge
 from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
 from vscbench.methods import Method, Plain, Reminder, SelfCheck, few_shot, parse_method
-from vscbench.metrics import compute_metrics
-from vscbench.providers import (
-    Answer,
-    Generate,
-    Settings,
-    answer_problem,
-    describe_error,
-    make_generate,
+from vscbench.providers import describe_error, fatal_cause
+from vscbench.results.counting import compute_metrics
+from vscbench.results.identity import differences, file_sha256, fingerprint, redact
+from vscbench.results.inspect_log import write_inspect_log
+from vscbench.results.store import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    RunDirError,
+    RunDirLock,
+    SampleStore,
+    new_record,
+    read_json,
+    write_json_atomic,
 )
-from vscbench.records import SampleStore, new_record, write_json_atomic
 
-CONFIG_FILE = "config.json"
-SAMPLES_FILE = "samples.jsonl"
-METRICS_FILE = "metrics.json"
-
-#: Settings that change what a stored answer means; a resumed run must match them.
-PINNED_SETTINGS = (
-    "model",
-    "method",
-    "reminder_file",
-    "temperature",
-    "max_tokens",
-    "seed",
-    "judges",
-    "judge_prompt",
-    "steer",
-    "alpha",
-    "steer_layers",
-)
-SECRET_HINTS = ("key", "token", "secret", "password", "auth")
-
-
-class RunDirError(RuntimeError):
-    """The run directory cannot be resumed with these settings."""
+#: Where a method keeps what it asked the model before the pairs (few-shot answers).
+METHOD_STATE_FILE = "method_state.json"
+LIST_FIELDS = ("splits", "variants", "categories", "types", "judges", "steer_layers")
 
 
 @dataclass
@@ -135,13 +122,44 @@ class RunConfig:
     def public(self) -> dict[str, Any]:
         """The config as recorded on disk, with secret-looking model args redacted."""
         data = asdict(self)
-        data["model_args"] = {
-            k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
-            for k, v in self.model_args.items()
-        }
-        for key in ("splits", "variants", "categories", "types", "judges", "steer_layers"):
+        data["model_args"] = redact(self.model_args)
+        for key in LIST_FIELDS:
             data[key] = list(data[key])
         return data
+
+
+def run_identity(config: RunConfig, dataset: Dataset, method: Method) -> dict[str, Any]:
+    """Everything that defines a run's answers (see :mod:`vscbench.results.identity`)."""
+    steering = None
+    if config.steer:
+        steering = {
+            "sha256": file_sha256(config.steer),
+            "alpha": config.alpha,
+            "layers": list(config.steer_layers),
+        }
+    return {
+        "selection": {
+            "splits": list(config.splits),
+            "variants": list(config.variants),
+            "categories": list(config.categories),
+            "types": list(config.types),
+            "limit": config.limit,
+            "eval_on": config.eval_on,
+            "split_seed": config.split_seed,
+            "calibration_fraction": config.calibration_fraction,
+            "include_defective": config.include_defective,
+            "skip_missing_images": config.skip_missing_images,
+        },
+        "data": {"sha256": dict(sorted(dataset.sha256.items())), "render": config.render},
+        "model": {"name": config.model, "args": redact(config.model_args)},
+        "generation": {
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+            "seed": config.seed,
+        },
+        "method": method.identity(),
+        "steering": steering,
+    }
 
 
 @dataclass
@@ -151,6 +169,7 @@ class RunResult:
     generated: int = 0
     judged: int = 0
     skipped_lines: int = 0
+    kept: int = 0  # answers already in the run directory, not generated again
 
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -164,6 +183,7 @@ async def _process(
     generate: Callable[[], Awaitable[Answer]] | None,
     panel: JudgePanel,
     gate: asyncio.Semaphore,
+    reuse_verdicts: bool,
 ) -> dict[str, Any]:
     if generate is not None:
         for key in ("response", "error", "stop_reason", "usage"):
@@ -172,6 +192,9 @@ async def _process(
             try:
                 answer = await generate()
             except Exception as exc:  # retries are exhausted: record, never judge
+                fatal = fatal_cause(exc)
+                if fatal is not None:  # every further request would fail the same way
+                    raise fatal from exc
                 record["error"] = describe_error(exc)
             else:
                 record["stop_reason"] = answer.stop_reason
@@ -179,7 +202,7 @@ async def _process(
                 record["error"] = answer_problem(answer)
                 if record["error"] is None:
                     record["response"] = answer.text
-    await panel.apply(record)
+    await panel.apply(record, reuse=reuse_verdicts)
     return record
 
 
@@ -189,6 +212,7 @@ async def _run_all(
     concurrency: int,
     on_done: Callable[[dict[str, Any]], None],
     progress: ProgressFn | None,
+    reuse_verdicts: bool = True,
 ) -> None:
     gate = asyncio.Semaphore(concurrency)
     # bound the coroutines alive at once so large images are not all loaded together
@@ -197,7 +221,7 @@ async def _run_all(
 
     async def one(record: dict[str, Any], generate: Callable[[], Any] | None) -> None:
         try:
-            await _process(record, generate, panel, gate)
+            await _process(record, generate, panel, gate, reuse_verdicts)
             on_done(record)
             counts["done"] += 1
             counts["errors"] += bool(record.get("error"))
@@ -207,10 +231,16 @@ async def _run_all(
         finally:
             window.release()
 
-    async with asyncio.TaskGroup() as group:
-        for record, generate in jobs:
-            await window.acquire()
-            group.create_task(one(record, generate))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for record, generate in jobs:
+                await window.acquire()
+                group.create_task(one(record, generate))
+    except BaseExceptionGroup as group_error:  # surface the cause, not the group
+        fatal = group_error.subgroup(FatalModelError)
+        if fatal is not None:
+            raise fatal.exceptions[0] from None
+        raise
 
 
 def judge_records(
@@ -218,10 +248,22 @@ def judge_records(
     panel: JudgePanel,
     concurrency: int = 16,
     progress: ProgressFn | None = None,
+    reuse_verdicts: bool = False,
 ) -> None:
-    """Judge stored answers in place (nothing is generated)."""
+    """Judge stored answers in place (nothing is generated).
+
+    Each judge of ``panel`` adds or replaces its own verdict; other judges' verdicts
+    stay. With ``reuse_verdicts`` a judge that already decided a record is not asked.
+    """
     asyncio.run(
-        _run_all([(r, None) for r in records], panel, concurrency, lambda r: None, progress)
+        _run_all(
+            [(r, None) for r in records],
+            panel,
+            concurrency,
+            lambda r: None,
+            progress,
+            reuse_verdicts,
+        )
     )
 
 
@@ -240,8 +282,17 @@ def method_for(config: RunConfig) -> Method:
     """The prompt method of a run (see :mod:`vscbench.methods`)."""
     name, k = parse_method(config.method)
     if name == "reminder":
-        text = Path(config.reminder_file).read_text("utf-8") if config.reminder_file else None
-        return Reminder(text) if text else Reminder()
+        if not config.reminder_file:
+            return Reminder()
+        try:
+            text = Path(config.reminder_file).read_text("utf-8")
+        except OSError as exc:
+            raise ValueError(
+                f"--reminder-file {config.reminder_file}: cannot read ({exc.strerror})"
+            ) from None
+        if not text.strip():
+            raise ValueError(f"--reminder-file {config.reminder_file} is empty")
+        return Reminder(text)
     if name == "self-check":
         return SelfCheck()
     if name == "few-shot":
@@ -287,19 +338,29 @@ def steering_for(config: RunConfig) -> Any:
     return load_steering(Path(config.steer), config.alpha, config.steer_layers or None)
 
 
-def _check_resumable(run_dir: Path, config: RunConfig) -> None:
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _check_resumable(run_dir: Path, identity: dict[str, Any]) -> str:
+    """Refuse a run directory made with other answers in mind; return its creation time."""
     path = run_dir / CONFIG_FILE
     if not path.exists():
-        return
-    stored = json.loads(path.read_text("utf-8"))
-    current = config.public()
-    changed = [k for k in PINNED_SETTINGS if stored.get(k) != current.get(k)]
-    if changed:
-        details = "; ".join(f"{k}: {stored.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        return _now()
+    stored = read_json(path)
+    if "identity" not in stored:
         raise RunDirError(
-            f"{run_dir} holds a run with other settings ({details}). Use a new --out, or "
-            "`vscbench score` to re-judge with another judge."
+            f"{run_dir} was made by an older vscbench that did not record what defines its "
+            "answers, so it cannot be resumed safely; use a new --out"
         )
+    changed = differences(stored["identity"], identity)
+    if changed:
+        raise RunDirError(
+            f"{run_dir} holds answers made with other settings; resuming would mix them. "
+            f"Differences: {'; '.join(changed)}. Use a new --out (judges can be changed "
+            "on stored answers with `vscbench score`)."
+        )
+    return str(stored.get("created") or _now())
 
 
 def data_summary(dataset: Dataset) -> dict[str, Any]:
@@ -313,18 +374,19 @@ def data_summary(dataset: Dataset) -> dict[str, Any]:
 
 def write_results(
     run_dir: Path,
-    config: RunConfig,
+    stored_config: dict[str, Any],
     panel: JudgePanel,
     data: dict[str, Any],
     ordered: list[dict[str, Any]],
     store: SampleStore,
 ) -> dict[str, Any]:
-    """Compact ``samples.jsonl`` to one line per id and write ``metrics.json``."""
+    """Compact ``samples.jsonl``, write ``metrics.json`` and the inspect log."""
     store.rewrite(ordered)
     metrics = {
-        "model": config.model,
-        "judge": config.judge,
-        "config": config.public(),
+        "model": stored_config.get("model"),
+        "judge": panel.names[0],
+        "config": stored_config,
+        "fingerprint": stored_config.get("fingerprint"),
         "versions": {p: version(p) for p in ("vscbench", "inspect_ai")},
         "data": data,
         **compute_metrics(ordered),
@@ -338,15 +400,16 @@ def write_results(
         metrics["judge_usage"] = panel.usage()
     previous = run_dir / METRICS_FILE
     if previous.exists():  # a utility score measured for this run outlives re-scoring
-        utility = json.loads(previous.read_text("utf-8")).get("utility")
+        utility = read_json(previous).get("utility")
         if utility is not None:
             metrics["utility"] = utility
     metrics["counts"] = {
+        **metrics["counts"],
         "records": len(ordered),
-        "judged": sum(r.get("aware") is not None for r in ordered),
         "unreadable_lines": store.skipped_lines,
     }
     write_json_atomic(run_dir / METRICS_FILE, metrics)
+    write_inspect_log(run_dir, ordered, metrics, stored_config)
     return metrics
 
 
@@ -355,7 +418,12 @@ def run(
     run_dir: str | Path,
     progress: ProgressFn | None = None,
 ) -> RunResult:
-    """Generate what ``run_dir`` lacks, judge it, and write the metrics."""
+    """Generate what ``run_dir`` lacks, judge it, and write the metrics.
+
+    Raises :class:`RunDirError` when the directory holds answers of another identity or
+    another process is writing it, and :class:`~vscbench.chat.FatalModelError` when the
+    model cannot be reached at all (what was recorded until then is kept and scored).
+    """
     out = Path(run_dir)
     dataset = load_dataset(
         config.data_dir, config.selection(), config.render, config.include_defective
@@ -369,10 +437,28 @@ def run(
         )
     panel = config.panel()
     method = method_for(config)  # checked before anything is written
-    _check_resumable(out, config)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / CONFIG_FILE, config.public())
+    identity = run_identity(config, dataset, method)
+    with RunDirLock(out):
+        created = _check_resumable(out, identity)
+        stored_config = {
+            **config.public(),
+            "created": created,
+            "fingerprint": fingerprint(identity),
+            "identity": identity,
+        }
+        write_json_atomic(out / CONFIG_FILE, stored_config)
+        return _generate_and_score(config, dataset, method, panel, out, stored_config, progress)
 
+
+def _generate_and_score(
+    config: RunConfig,
+    dataset: Dataset,
+    method: Method,
+    panel: JudgePanel,
+    out: Path,
+    stored_config: dict[str, Any],
+    progress: ProgressFn | None,
+) -> RunResult:
     store = SampleStore(out / SAMPLES_FILE)
     records = store.load()
     jobs: list[tuple[dict[str, Any], Callable[[], Any] | None]] = []
@@ -385,6 +471,7 @@ def run(
             continue
         to_generate.append(item)  # new, or failed last time: (re)generate
     judged = len(jobs)
+    generate: Generate | None = None
     if to_generate:
         generate = generate_for(config)
         for item in to_generate:
@@ -393,17 +480,34 @@ def run(
                 (record, partial(_respond, method, item, dataset.images[item.id], generate, record))
             )
 
-    try:
+    async def main() -> None:
+        if generate is not None:
+            try:
+                await method.prepare(generate, out / METHOD_STATE_FILE)
+            except Exception as exc:
+                fatal = fatal_cause(exc)
+                if fatal is not None:
+                    raise fatal from exc
+                raise
         # enough pairs in flight to fill a local model's batches
         concurrency = max(config.max_connections, config.batch_size)
-        asyncio.run(_run_all(jobs, panel, concurrency, store.append, progress))
+        await _run_all(jobs, panel, concurrency, store.append, progress)
+
+    fatal: FatalModelError | None = None
+    try:
+        asyncio.run(main())
+    except FatalModelError as exc:
+        fatal = exc  # what was recorded is kept and scored below, then the run stops
     finally:
         store.close()
     records = store.load()
     ordered = [records.pop(i.id) for i in dataset.items if i.id in records]
-    ordered += records.values()  # earlier selections of this run directory stay
-    metrics = write_results(out, config, panel, data_summary(dataset), ordered, store)
-    return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines)
+    ordered += records.values()  # records of pairs no longer selected stay in the file
+    metrics = write_results(out, stored_config, panel, data_summary(dataset), ordered, store)
+    if fatal is not None:
+        raise fatal
+    kept = len(dataset.items) - len(to_generate)
+    return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines, kept)
 
 
 def load_config(run_dir: Path) -> RunConfig:
@@ -411,9 +515,9 @@ def load_config(run_dir: Path) -> RunConfig:
     path = run_dir / CONFIG_FILE
     if not path.exists():
         raise RunDirError(f"{run_dir}: no {CONFIG_FILE}; is this a vscbench run directory?")
-    stored = json.loads(path.read_text("utf-8"))
+    stored = read_json(path)
     known = {k: v for k, v in stored.items() if k in RunConfig.__dataclass_fields__}
-    for key in ("splits", "variants", "categories", "types", "judges", "steer_layers"):
+    for key in LIST_FIELDS:
         if key in known:
             known[key] = tuple(known[key])
     return RunConfig(**known)
@@ -428,25 +532,28 @@ def score(
     progress: ProgressFn | None = None,
     judge_cache: bool = True,
 ) -> RunResult:
-    """Re-judge every stored answer with ``judges``; nothing is generated.
+    """Judge every stored answer with ``judges``; nothing is generated.
 
-    Works from the run directory alone (the data directory is not needed): the data
+    Each of ``judges`` adds or replaces its verdicts; other judges' verdicts stay in
+    the records, and the run's identity (its answers) is untouched, so the original
+    ``run`` command still resumes. Works from the run directory alone: the data
     summary of the last ``metrics.json`` is carried over.
     """
     out = Path(run_dir)
-    config = load_config(out)
-    config.judges = tuple(judges)
-    config.judge_base_url, config.judge_prompt = judge_base_url, judge_prompt
-    config.max_connections, config.judge_cache = max_connections, judge_cache
-    panel = config.panel()
-
-    store = SampleStore(out / SAMPLES_FILE)
-    ordered = list(store.load().values())
-    for record in ordered:
-        record.pop("judges", None)  # verdicts of judges no longer asked for
-    judge_records(ordered, panel, max_connections, progress)
-    previous = out / METRICS_FILE
-    data = json.loads(previous.read_text("utf-8")).get("data", {}) if previous.exists() else {}
-    write_json_atomic(out / CONFIG_FILE, config.public())
-    metrics = write_results(out, config, panel, data, ordered, store)
+    with RunDirLock(out):
+        config = load_config(out)
+        stored_config = read_json(out / CONFIG_FILE)
+        config.judges = tuple(judges)
+        config.judge_base_url, config.judge_prompt = judge_base_url, judge_prompt
+        config.max_connections, config.judge_cache = max_connections, judge_cache
+        panel = config.panel()
+        store = SampleStore(out / SAMPLES_FILE)
+        ordered = list(store.load().values())
+        judge_records(ordered, panel, max_connections, progress)
+        previous = out / METRICS_FILE
+        data = read_json(previous).get("data", {}) if previous.exists() else {}
+        for key in ("judges", "judge_base_url", "judge_prompt", "judge_cache"):
+            stored_config[key] = config.public()[key]
+        write_json_atomic(out / CONFIG_FILE, stored_config)
+        metrics = write_results(out, stored_config, panel, data, ordered, store)
     return RunResult(out, metrics, 0, len(ordered), store.skipped_lines)

@@ -74,3 +74,19 @@ def image_item_id(category: str, index: int, label: str, slot: int) -> str:
 def text_item_id(row: int, variant: str) -> str:
     """Stable id of a text-centric pair, e.g. ``text/17/figstep``."""
     return f"text/{row}/{variant}"
+
+
+def query_of(item_id: str) -> str:
+    """The query a pair belongs to: ``image/<category>/<index>`` or ``text/<row>``.
+
+    A model's answers to one query go together (the 6 images of an image-centric row,
+    the variants of a text-centric query): the calibration split keeps a query on one
+    side, and intervals and paired tests treat it as one cluster. Ids of any other shape
+    are their own query.
+    """
+    parts = item_id.split("/")
+    if parts[0] == "image" and len(parts) >= 3:
+        return "/".join(parts[:3])
+    if parts[0] == "text" and len(parts) >= 2:
+        return "/".join(parts[:2])
+    return item_id

@@ -1,6 +1,7 @@
-"""How a run reaches a model: one async call from (prompt, image) to an :class:`Answer`.
+"""API backends: one async call from a conversation to an :class:`~vscbench.chat.Answer`.
 
-Three backends, chosen by the model name:
+Two backends (:mod:`vscbench.backends` picks one by the model name; local models live in
+:mod:`vscbench.local`):
 
 * ``openai-api/<service>/<model>`` — any server that speaks the OpenAI chat-completions
   protocol (vLLM, SGLang, Ollama, OpenRouter, ...) — is called with the ``openai`` SDK
@@ -9,8 +10,6 @@ Three backends, chosen by the model name:
   CPU per request of inspect's model layer, which is what lets a small machine keep 64
   connections busy (``bench/throughput.py``). Key and base URL follow inspect's
   conventions: ``<SERVICE>_API_KEY`` and ``--base-url`` or ``<SERVICE>_BASE_URL``.
-* ``hf-vlm/<hub id or path>`` runs a local Hugging Face VLM in this process, gathering
-  concurrent pairs into padded batches (:mod:`vscbench.local.vlm`);
 * every other name goes through inspect_ai's model layer (``get_model``), so all of its
   providers work: OpenAI, Anthropic, Google, Bedrock, mockllm, ...
 """
@@ -19,65 +18,82 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import mimetypes
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from vscbench.chat import Answer, Conversation, FatalModelError, Generate, Settings
 
 #: Reply of ``mockllm`` dry runs.
 DRY_RUN_RESPONSE = "Mock response from mockllm (dry run)."
 
 
-@dataclass(frozen=True)
-class Answer:
-    text: str
-    stop_reason: str
-    usage: dict[str, int] | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One message: system, user (optionally with an image) or assistant."""
-
-    role: str
-    text: str
-    image: Any = None  # a file path, or a PIL image (inspect hands images over decoded)
-
-
-Conversation = Sequence[Turn]
-#: a conversation -> the model's next answer
-Generate = Callable[[Conversation], Awaitable[Answer]]
-
-
-def ask(prompt: str, image: Any = None) -> list[Turn]:
-    """The benchmark's default conversation: one user turn, image first."""
-    return [Turn("user", prompt, image)]
-
-
-def answer_problem(answer: Answer) -> str | None:
-    """Why an answer is not one (error, blocked, empty), or ``None``."""
-    if answer.error:
-        return f"model error: {answer.error}"
-    if answer.stop_reason == "content_filter":
-        return "blocked by the provider's content filter"
-    if not answer.text.strip():
-        return f"empty response (stop_reason={answer.stop_reason})"
-    return None
-
-
-def describe_error(exc: BaseException) -> str:
-    """``Type: message`` of the failure itself, not of a retry wrapper around it."""
+def _unwrap(exc: BaseException) -> BaseException:
     from tenacity import RetryError
 
     if isinstance(exc, RetryError) and exc.last_attempt.failed:
         inner = exc.last_attempt.exception()
         if inner is not None:
-            exc = inner
+            return inner
+    return exc
+
+
+def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
+    if status is None:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _url(exc: BaseException, fallback: str | None) -> str:
+    for holder in (
+        getattr(exc, "request", None),
+        getattr(getattr(exc, "response", None), "request", None),
+    ):
+        try:
+            url = getattr(holder, "url", None)
+        except RuntimeError:  # httpx raises when an error carries no request
+            url = None
+        if url:
+            return str(url)
+    return fallback or "the model's server"
+
+
+def fatal_cause(exc: BaseException, where: str | None = None) -> FatalModelError | None:
+    """A :class:`FatalModelError` naming URL and cause if ``exc`` is one, else ``None``."""
+    import httpx
+    import openai
+
+    exc = _unwrap(exc)
+    if isinstance(exc, FatalModelError):
+        return exc
+    status = _status(exc)
+    url = _url(exc, where)
+    if status in (401, 403):
+        return FatalModelError(
+            f"{url}: HTTP {status}, authentication failed; check the API key variable "
+            "(e.g. <SERVICE>_API_KEY or OPENAI_API_KEY) and its permissions"
+        )
+    if status == 404:
+        return FatalModelError(
+            f"{url}: HTTP 404, unknown model or endpoint; check --model and --base-url"
+        )
+    timeouts = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
+    unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
+    if isinstance(exc, unreachable) and not isinstance(exc, timeouts):
+        return FatalModelError(
+            f"{url}: server unreachable ({type(exc).__name__}: {exc}); is it running, "
+            "and is --base-url right?"
+        )
+    return None
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of the failure itself, not of a retry wrapper around it."""
+    exc = _unwrap(exc)
+    status = _status(exc)
     prefix = f"HTTP {status} " if status else ""
     return f"{prefix}{type(exc).__name__}: {exc}"
 
@@ -99,20 +115,6 @@ class LoopSemaphore:
         if key not in self._by_loop:
             self._by_loop = {key: asyncio.Semaphore(self.value)}  # older loops are closed
         return self._by_loop[key]
-
-
-@dataclass
-class Settings:
-    """Generation settings common to both backends; ``None`` means provider default."""
-
-    temperature: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    max_connections: int = 16
-    max_retries: int | None = 5
-    timeout: int | None = None
-    batch_size: int = 8  # local models only
-    steering: Any = None  # local models only: a vscbench.local.steering.Steering
 
 
 # --- OpenAI-compatible servers, through the openai SDK ------------------------------
@@ -172,6 +174,9 @@ def openai_compatible(
                 cast_to=ChatCompletion,
                 body={**request, "messages": messages},
             )
+        if not isinstance(response, ChatCompletion):  # e.g. an HTML page with status 200
+            start = str(response)[:60].replace("\n", " ")
+            return Answer("", "unknown", error=f"{url}: reply is not a chat completion ({start!r})")
         if not response.choices:
             return Answer("", "unknown", error="response has no choices")
         choice = response.choices[0]
@@ -192,7 +197,7 @@ def openai_compatible(
 # --- everything else, through inspect_ai -------------------------------------------
 
 
-def _dry_run_output(*_: Any) -> Any:
+def dry_run_output(*_: Any) -> Any:
     """mockllm's reply for dry runs, with usage filled in.
 
     Without usage, mockllm estimates tokens with tiktoken, which downloads its
@@ -235,7 +240,7 @@ def inspect_model(
 
     args = dict(model_args)
     if model.startswith("mockllm/") and "custom_outputs" not in args:
-        args["custom_outputs"] = _dry_run_output
+        args["custom_outputs"] = dry_run_output
     config = GenerateConfig(
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
@@ -264,58 +269,3 @@ def inspect_model(
         return answer_from_inspect(await handle.generate(messages))
 
     return generate
-
-
-# --- local Hugging Face VLMs --------------------------------------------------------
-
-LOCAL_PREFIX = "hf-vlm/"
-LOCAL_ARGS = ("dtype", "device", "device_map")
-
-
-def local_vlm(
-    model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
-) -> Generate:
-    """``hf-vlm/<hub id or path>``: batched generation in this process."""
-    from vscbench.batching import MicroBatcher
-    from vscbench.local.fit import load_vlm
-
-    unknown = set(model_args) - set(LOCAL_ARGS)
-    if unknown:
-        raise ValueError(f"{model}: unknown model arg(s) {sorted(unknown)}; use {LOCAL_ARGS}")
-    # one loaded model per (id, options, seed), shared by the runs of a sweep
-    vlm = load_vlm(
-        model[len(LOCAL_PREFIX) :],
-        json.dumps(dict(model_args), sort_keys=True),
-        settings.seed or 0,
-    )
-    vlm.steering = settings.steering
-    max_new = settings.max_tokens or 512
-
-    def run_batch(conversations: list[Conversation]) -> list[Answer]:
-        return vlm.generate_batch(conversations, max_new, settings.temperature)
-
-    batcher = MicroBatcher(run_batch, settings.batch_size)
-
-    async def generate(turns: Conversation) -> Answer:
-        return await batcher.submit(list(turns))
-
-    return generate
-
-
-def make_generate(
-    model: str,
-    base_url: str | None = None,
-    model_args: Mapping[str, Any] | None = None,
-    settings: Settings | None = None,
-) -> Generate:
-    """The backend for ``model`` (see the module docstring)."""
-    settings = settings or Settings()
-    if settings.steering is not None and not model.startswith(LOCAL_PREFIX):
-        raise ValueError(f"{model}: steering needs a local model (hf-vlm/<id or path>)")
-    if model.startswith(LOCAL_PREFIX):
-        backend = local_vlm
-    elif model.startswith("openai-api/"):
-        backend = openai_compatible
-    else:
-        backend = inspect_model
-    return backend(model, base_url, model_args or {}, settings)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Literal
 
-from vscbench.items import Item
+from vscbench.items import Item, query_of
 
 Side = Literal["calibration", "test"]
 EVAL_ON = ("all", "calibration", "test")
@@ -26,9 +26,7 @@ DEFAULT_SEED = 0
 
 def query_key(item: Item) -> str:
     """``image/<category>/<index>`` or ``text/<row>``: what the split keeps together."""
-    if item.split == "image":
-        return "/".join(item.id.split("/")[:3])
-    return f"text/{item.row}"
+    return query_of(item.id)
 
 
 def _rank(seed: int, key: str) -> str:

@@ -1,5 +1,8 @@
 """Sweeps: models × methods × strengths, one resumable run directory per cell.
 
+One implementation serves plan sweeps (``vscbench sweep PLAN``) and steering sweeps
+(``vscbench steer sweep``): build :class:`Cell` objects, then :func:`run_cells`.
+
 A plan (YAML) names the cells and the settings they share::
 
     out: sweeps/main
@@ -12,13 +15,18 @@ A plan (YAML) names the cells and the settings they share::
     ray: {gpus_per_cell: 1, cpus_per_cell: 1}   # used with --ray-address
 
 Without a Ray address the cells run here one after another; with one, each cell is a
-Ray task on the cluster. A cell whose run and utility are complete is skipped, and an
-interrupted cell resumes, because every cell is an ordinary run directory.
+Ray task on the cluster. Workers need not share a filesystem with the driver: a task
+receives its cell's directory as it stands (so an interrupted cell resumes), runs in a
+temporary directory of its own, and sends every file back; the driver writes them into
+its output directory. Steering cells are named by the vectors file's sha256, so a
+re-fit never reuses the answers of old vectors.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,15 @@ from typing import Any
 import yaml
 
 from vscbench.engine import RunConfig, run
-from vscbench.records import write_json_atomic
+from vscbench.results.counting import headline
+from vscbench.results.identity import file_sha256
+from vscbench.results.store import (
+    HOLDER_FILE,
+    LOCK_FILE,
+    load_records,
+    read_json,
+    write_json_atomic,
+)
 
 RUN_KEYS = frozenset(RunConfig.__dataclass_fields__) - {"model", "method", "steer", "alpha"}
 LIST_KEYS = ("splits", "variants", "categories", "types", "judges", "steer_layers")
@@ -41,6 +57,12 @@ class Cell:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def steer_cell_name(model: str, vectors: Path, alpha: float, layers: Sequence[int] = ()) -> str:
+    """``<model>__steer-<sha256[:12]>__a<alpha>[__layers<...>]``: named by the vectors' content."""
+    layer_part = f"__layers{'-'.join(map(str, layers))}" if layers else ""
+    return f"{_slug(model)}__steer-{file_sha256(vectors)[:12]}__a{alpha:g}{layer_part}"
 
 
 def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
@@ -68,16 +90,14 @@ def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
             if str(method).startswith("steer:"):
                 vectors = Path(method[len("steer:") :])
                 vectors = vectors if vectors.is_absolute() else base / vectors
+                if not vectors.is_file():
+                    raise ValueError(f"{path}: method {method!r}: no vectors file {vectors}")
                 for alpha in plan.get("strengths") or [1.0]:
-                    name = f"{_slug(model)}__steer-{_slug(vectors.stem)}__a{alpha:g}"
-                    cells.append(
-                        Cell(
-                            name,
-                            RunConfig(
-                                model=model, steer=str(vectors), alpha=float(alpha), **shared
-                            ),
-                        )
+                    config = RunConfig(
+                        model=model, steer=str(vectors), alpha=float(alpha), **shared
                     )
+                    name = steer_cell_name(model, vectors, float(alpha), config.steer_layers)
+                    cells.append(Cell(name, config))
             else:
                 name = f"{_slug(model)}__{_slug(str(method))}"
                 cells.append(Cell(name, RunConfig(model=model, method=str(method), **shared)))
@@ -89,43 +109,81 @@ def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
     return (out if out.is_absolute() else base / out), cells, dict(plan.get("ray") or {})
 
 
-def run_cell(cell: Cell, out: Path) -> dict[str, Any]:
-    """Run (or resume) one cell and, if asked, its utility; return its summary."""
-    from vscbench.compare import pooled
-    from vscbench.report import load_run
-
-    target = out / cell.name
+def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
+    """Run (or resume) one cell in ``target`` and, if asked, its utility; summarise it."""
     run(cell.config, target)  # resumes: a finished cell generates nothing
     if cell.utility and not (target / "utility.json").exists():
         from vscbench.utility import evaluate_utility
 
         options = {k: v for k, v in cell.utility.items() if k != "vqa"}
         evaluate_utility(cell.config, Path(cell.utility["vqa"]), target, **options)
-    loaded = load_run(target)
-    summary = pooled(loaded.records.values())
+    figures = headline(load_records(target).values())
+    metrics = read_json(target / "metrics.json")
     return {
         "cell": cell.name,
         "model": cell.config.model,
         "method": cell.config.method,
         "steer": cell.config.steer,
         "alpha": cell.config.alpha,
-        "sra_u": summary["sra_u"],
-        "sra_s": summary["sra_s"],
-        "avg": summary["avg"],
-        "utility": (loaded.metrics.get("utility") or {}).get("score"),
-        "dir": str(target),
+        "layers": list(cell.config.steer_layers),
+        "sra_u": figures["sra_u"],
+        "sra_s": figures["sra_s"],
+        "avg": figures["avg"],
+        "basis": figures["basis"],
+        "failed": metrics["counts"]["failed"],
+        "utility": (metrics.get("utility") or {}).get("score"),
     }
 
 
-def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str, Any]]:
-    """Run every cell of a plan, here or on Ray; write ``sweep.json`` beside the cells."""
-    out, cells, ray_options = load_plan(plan_path)
+def _pack(folder: Path) -> dict[str, bytes]:
+    """A cell directory's files, by relative path (locks stay behind)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name not in (LOCK_FILE, HOLDER_FILE)
+    }
+
+
+def _unpack(files: dict[str, bytes], folder: Path) -> None:
+    for name, data in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+
+def run_shipped_cell(
+    cell: Cell, files: dict[str, bytes]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """A cell on a worker that may share no filesystem with the driver.
+
+    ``files`` is the cell's directory as the driver has it; the cell runs in a temporary
+    directory of the worker's and every file of it comes back.
+    """
+    with tempfile.TemporaryDirectory(prefix="vscbench-cell-") as scratch:
+        target = Path(scratch) / cell.name
+        _unpack(files, target)
+        summary = run_cell(cell, target)
+        return summary, _pack(target)
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    out: Path,
+    ray_address: str | None = None,
+    ray_options: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every cell, here or on Ray; each cell's directory ends up under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     if ray_address is None:
-        results = [run_cell(cell, out) for cell in cells]
+        results = [run_cell(cell, out / cell.name) for cell in cells]
     else:
         import ray
 
+        options = ray_options or {}
         ray.init(
             address=None if ray_address == "local" else ray_address,
             ignore_reinit_error=True,
@@ -133,9 +191,66 @@ def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str,
             log_to_driver=False,
         )
         remote = ray.remote(
-            num_gpus=float(ray_options.get("gpus_per_cell", 0)),
-            num_cpus=float(ray_options.get("cpus_per_cell", 1)),
-        )(run_cell)
-        results = ray.get([remote.remote(cell, out) for cell in cells])
+            num_gpus=float(options.get("gpus_per_cell", 0)),
+            num_cpus=float(options.get("cpus_per_cell", 1)),
+        )(run_shipped_cell)
+        pending = [remote.remote(cell, _pack(out / cell.name)) for cell in cells]
+        results = []
+        for cell, (summary, files) in zip(cells, ray.get(pending), strict=True):
+            _unpack(files, out / cell.name)
+            results.append(summary)
+    for result in results:
+        result["dir"] = str(out / result["cell"])
+    return results
+
+
+def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str, Any]]:
+    """Run every cell of a plan; write ``sweep.json`` beside the cells."""
+    out, cells, ray_options = load_plan(plan_path)
+    results = run_cells(cells, out, ray_address, ray_options)
     write_json_atomic(out / "sweep.json", {"plan": str(plan_path), "cells": results})
     return results
+
+
+def steer_sweep(
+    model: str,
+    out: Path,
+    alphas: Sequence[float],
+    layer_sets: Sequence[tuple[int, ...]],
+    fit_options: dict[str, Any],
+    run_options: dict[str, Any],
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Fit steering once on the calibration side, then run the test side per setting.
+
+    The vectors go to ``out/vectors-<sha256[:12]>.pt`` and every cell's name carries the
+    same hash: fitting again with other options (``level=head``, other layers or data)
+    makes new vectors, hence new cells, and never reports old answers as theirs.
+    """
+    from vscbench.local.fit import fit
+    from vscbench.local.steering import save_vectors
+
+    if not model.startswith("hf-vlm/"):
+        raise ValueError("steering needs a local model: --model hf-vlm/<id or path>")
+    all_layers = sorted({i for group in layer_sets for i in group}) or None
+    result = fit(model[len("hf-vlm/") :], layers=all_layers, side="calibration", **fit_options)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = out / "vectors.pt.part"
+    save_vectors(scratch, result.vectors, result.meta)
+    vectors = out / f"vectors-{file_sha256(scratch)[:12]}.pt"
+    scratch.replace(vectors)
+    cells = [
+        Cell(
+            steer_cell_name(model, vectors, alpha, group),
+            RunConfig(
+                model=model,
+                eval_on="test",
+                steer=str(vectors),
+                alpha=alpha,
+                steer_layers=tuple(group),
+                **run_options,
+            ),
+        )
+        for group in layer_sets or [()]
+        for alpha in alphas
+    ]
+    return vectors, run_cells(cells, out)

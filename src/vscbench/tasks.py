@@ -4,6 +4,15 @@ The same dataset, judges and metrics as ``vscbench run``, wrapped in inspect's t
 abstractions (dataset, solver, scorer, metrics) for users who want inspect's own runner,
 logs and viewer. A sample whose answer is missing, blocked or unjudgeable is scored
 ``N`` (no answer) and left out of SRA, never counted as a refusal or an answer.
+
+The task metrics come from the same counting rule as ``vscbench run``
+(:func:`vscbench.results.counting.compute_metrics`): the headline pools image-centric
+pairs and the text-centric image variants, never ``txt`` (a ``txt``-only selection is
+its own headline), so both paths give the same figures for the same answers.
+
+``--model mockllm/model`` answers with the same dry-run reply as ``vscbench run`` does;
+inspect's default mock reply would make inspect count tokens with a tokenizer that it
+downloads, which fails offline.
 """
 
 from __future__ import annotations
@@ -14,13 +23,14 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
 from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scorer
-from inspect_ai.solver import TaskState, generate
+from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from vscbench.chat import answer_problem
 from vscbench.dataset import Dataset, Selection, load_dataset
 from vscbench.items import TEXT_VARIANTS
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.metrics import sra
-from vscbench.providers import answer_from_inspect, answer_problem
+from vscbench.providers import answer_from_inspect, dry_run_output
+from vscbench.results.counting import compute_metrics
 
 
 def _samples(dataset: Dataset) -> MemoryDataset:
@@ -40,17 +50,29 @@ def _samples(dataset: Dataset) -> MemoryDataset:
     return MemoryDataset(samples, name="vscbench")
 
 
-def _pairs(scores: list[SampleScore]) -> list[tuple[bool, bool]]:
-    return [
-        (bool((s.sample_metadata or {}).get("unsafe")), s.score.value == 1)
-        for s in scores
-        if s.score.value != NOANSWER
-    ]
+def _records(scores: list[SampleScore]) -> list[dict[str, Any]]:
+    """Scores as run records, so the one counting rule decides what counts."""
+    records = []
+    for s in scores:
+        meta = s.sample_metadata or {}
+        failure = (s.score.metadata or {}).get("failure")
+        records.append(
+            {
+                "id": str(s.sample_id),
+                "split": meta.get("split"),
+                "variant": meta.get("variant"),
+                "group": meta.get("group"),
+                "unsafe": bool(meta.get("unsafe")),
+                "error": s.score.explanation if failure == "generation" else None,
+                "aware": None if s.score.value == NOANSWER else s.score.value == 1,
+            }
+        )
+    return records
 
 
 def _sra_metric(key: str) -> Any:
     def compute(scores: list[SampleScore]) -> float:
-        value = sra(_pairs(scores))[key]
+        value = compute_metrics(_records(scores))["headline"][key]
         return float("nan") if value is None else value
 
     return compute
@@ -86,14 +108,14 @@ def safety_awareness(
     async def score(state: TaskState, target: Target) -> Score:
         problem = answer_problem(answer_from_inspect(state.output))
         if problem:
-            return Score(value=NOANSWER, explanation=problem)
+            return Score(value=NOANSWER, explanation=problem, metadata={"failure": "generation"})
         verdict = await the_judge.judge(state.metadata["judge_query"], state.output.completion)
         if verdict.aware is None:
             return Score(
                 value=NOANSWER,
                 answer=state.output.completion,
                 explanation=verdict.error,
-                metadata={"judge_output": verdict.output},
+                metadata={"judge_output": verdict.output, "failure": "judge"},
             )
         return Score(
             value=int(verdict.aware),
@@ -103,6 +125,29 @@ def safety_awareness(
         )
 
     return score
+
+
+def _is_default_mock(api: Any) -> bool:
+    """Whether ``api`` is inspect's mockllm giving its default reply (no custom outputs)."""
+    from inspect_ai.model._providers.mockllm import MockLLM
+
+    code = getattr(getattr(api, "outputs", None), "gi_code", None)
+    return isinstance(api, MockLLM) and code is not None and code.co_filename.endswith("mockllm.py")
+
+
+@solver
+def answer() -> Solver:
+    """inspect's ``generate``, with mockllm answering as in ``vscbench run`` dry runs."""
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        from inspect_ai.model import get_model
+
+        api = get_model().api
+        if _is_default_mock(api):
+            api.outputs = dry_run_output  # type: ignore[attr-defined]
+        return await generate(state)
+
+    return solve
 
 
 def _split_list(value: str | list[str] | None) -> tuple[str, ...]:
@@ -125,7 +170,7 @@ def _task(
     dataset = load_dataset(data_dir, selection, render, include_defective)  # type: ignore[arg-type]
     return Task(
         dataset=_samples(dataset),
-        solver=generate(),
+        solver=answer(),
         scorer=safety_awareness(judge, judge_base_url, judge_prompt),
     )
 

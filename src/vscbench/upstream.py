@@ -26,9 +26,16 @@ from vscbench.data.sheets import (
     load_image_centric,
     load_text_centric,
 )
-from vscbench.engine import CONFIG_FILE, SAMPLES_FILE, RunConfig, judge_records, write_results
+from vscbench.engine import RunConfig, judge_records, write_results
 from vscbench.items import TEXT_VARIANTS, Item
-from vscbench.records import SampleStore, new_record, write_json_atomic
+from vscbench.results.identity import file_sha256, fingerprint
+from vscbench.results.store import (
+    CONFIG_FILE,
+    SAMPLES_FILE,
+    SampleStore,
+    new_record,
+    write_json_atomic,
+)
 
 IMAGE_RESP = re.compile(r"^(safe|unsafe)_resp_(.+)_([0-2])$")
 IMAGE_EVALS = ("sm_eval", "gpt_eval", "gpt_eval_response")
@@ -121,16 +128,21 @@ def import_upstream(
     )
     panel = config.panel()
     judge_records(records, panel)
-    write_json_atomic(
-        out / CONFIG_FILE, {**config.public(), "imported_from": list(map(str, paths))}
-    )
+    stored_config = {
+        **config.public(),
+        "imported_from": list(map(str, paths)),
+        # answers made elsewhere: identified by the sheets they came from
+        "identity": {"imported_sha256": {str(p): file_sha256(p) for p in paths}},
+    }
+    stored_config["fingerprint"] = fingerprint(stored_config["identity"])
+    write_json_atomic(out / CONFIG_FILE, stored_config)
     data = {
         "dir": None,
         "sha256": {},
         "defects": [d.to_dict() for d in defects],
         "excluded": {r["id"]: r["excluded"] for r in records if r.get("excluded")},
     }
-    return write_results(out, config, panel, data, records, SampleStore(out / SAMPLES_FILE))
+    return write_results(out, stored_config, panel, data, records, SampleStore(out / SAMPLES_FILE))
 
 
 def export_upstream(

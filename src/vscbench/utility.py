@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vscbench.engine import METRICS_FILE, RunConfig, generate_for, method_for
+from vscbench.backends import make_generate
+from vscbench.chat import Settings, answer_problem, ask
+from vscbench.engine import METHOD_STATE_FILE, RunConfig, generate_for, method_for
 from vscbench.items import Item
-from vscbench.metrics import wilson_interval
-from vscbench.providers import Settings, answer_problem, ask, describe_error, make_generate
-from vscbench.records import write_json_atomic, write_jsonl_atomic
+from vscbench.providers import describe_error, fatal_cause
+from vscbench.results.counting import wilson_interval
+from vscbench.results.store import METRICS_FILE, write_json_atomic, write_jsonl_atomic
 from vscbench.tables import read_table
 
 UTILITY_FILE = "utility.json"
@@ -103,6 +105,9 @@ def evaluate_utility(
         try:
             answer = await method.respond(item, path, generate, {})
         except Exception as exc:  # recorded, and left out of the score
+            fatal = fatal_cause(exc)
+            if fatal is not None:  # no row can succeed: stop with the cause
+                raise fatal from exc
             out_row["error"] = describe_error(exc)
             return out_row
         out_row["error"] = answer_problem(answer)
@@ -123,6 +128,8 @@ def evaluate_utility(
         return out_row
 
     async def go() -> list[dict[str, Any]]:
+        out.mkdir(parents=True, exist_ok=True)
+        await method.prepare(generate, out / METHOD_STATE_FILE)  # the run's demonstrations
         gate = asyncio.Semaphore(max(config.max_connections, config.batch_size))
 
         async def gated(*args: Any) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """A persistent cache of LLM-judge verdicts, so a response is never judged twice.
 
-Keyed by (judge name, prompt template, query, response): changing the judge model, its
-mode or its prompt misses the cache; re-running or re-scoring the same answers hits it.
+Keyed by (judge name, prompt template, query, response, scope), where the scope holds
+the judge's server, temperature and output budget: changing the judge model, its mode,
+its prompt or any of those misses the cache; re-running or re-scoring the same answers
+with the same judge hits it.
 Only decided verdicts are stored; failures are retried next time.
 """
 
@@ -22,8 +24,19 @@ def default_cache_path() -> Path:
     return user_cache("judge_cache.sqlite", env=ENV_CACHE)
 
 
-def cache_key(judge: str, template: str, query: str, response: str) -> str:
-    payload = json.dumps([judge, hashlib.sha256(template.encode()).hexdigest(), query, response])
+def cache_key(
+    judge: str, template: str, query: str, response: str, scope: dict[str, object] | None = None
+) -> str:
+    payload = json.dumps(
+        [
+            judge,
+            hashlib.sha256(template.encode()).hexdigest(),
+            query,
+            response,
+            sorted((scope or {}).items()),
+        ],
+        default=str,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

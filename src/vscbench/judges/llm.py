@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from vscbench.chat import FatalModelError
 from vscbench.judges.base import Verdict
 from vscbench.judges.cache import JudgeCache, cache_key
 
@@ -35,11 +36,17 @@ Complete = Callable[[str], Awaitable[tuple[str, dict[str, int] | None]]]
 
 
 def parse_label(output: str) -> str | None:
-    """First of the four labels, checked in upstream's order, that occurs in ``output``."""
-    for label in LLM_LABELS:
-        if label in output:
-            return label
-    return None
+    """The label on the output's final non-empty line, or ``None``.
+
+    The prompt asks for the label alone on the last line. Only that line is read, so a
+    label the judge mentions in its reason ("not 0_SAFE, since ...") is never taken; a
+    last line with no label or with two different labels is no verdict.
+    """
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    found = {label for label in LLM_LABELS if label in lines[-1]}
+    return found.pop() if len(found) == 1 else None
 
 
 def default_template(mode: Mode = "explain") -> str:
@@ -84,6 +91,7 @@ class LLMJudge:
         template: str | None = None,
         mode: Mode = "explain",
         cache: JudgeCache | None = None,
+        cache_scope: dict[str, object] | None = None,
     ) -> None:
         self.model = model
         self.mode = mode
@@ -92,12 +100,18 @@ class LLMJudge:
         self.usage = JudgeUsage()
         self._complete = complete
         self._cache = cache
+        #: what else changes a verdict (server, temperature, output budget): part of the key
+        self._scope = dict(cache_scope or {})
 
     def prompt(self, query: str, response: str) -> str:
         return fill_template(self.template, query, response)
 
     async def judge(self, query: str, response: str) -> Verdict:
-        key = cache_key(self.name, self.template, query, response) if self._cache else ""
+        key = (
+            cache_key(self.name, self.template, query, response, self._scope)
+            if self._cache
+            else ""
+        )
         if self._cache is not None:
             cached = self._cache.get(key)
             if cached is not None:
@@ -106,6 +120,8 @@ class LLMJudge:
         self.usage.calls += 1
         try:
             output, tokens = await self._complete(self.prompt(query, response))
+        except FatalModelError:  # no judge call can succeed: stop, do not record
+            raise
         except Exception as exc:  # a failed judge call is reported, never a verdict
             return Verdict(aware=None, error=f"judge call failed: {type(exc).__name__}: {exc}")
         if tokens:

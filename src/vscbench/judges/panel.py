@@ -1,8 +1,9 @@
 """Several judges over the same answers: who decides, what each said, how they agree.
 
 The first judge is primary: its verdict fills a record's ``aware`` and ``judge_*``
-fields and the headline metrics. Every judge's verdict (when there are several) goes to
-``record["judges"][name]`` so figures can be computed per judge and compared.
+fields and the headline metrics. Every judge's verdict goes to ``record["judges"][name]``
+so figures can be computed per judge and compared, and so verdicts are a layer of their
+own: judging with one judge adds or replaces that judge's verdict and leaves the others.
 """
 
 from __future__ import annotations
@@ -42,43 +43,70 @@ class JudgePanel:
         self.names = names
 
     def complete(self, record: Mapping[str, Any]) -> bool:
-        """Whether every judge has decided this answered record."""
+        """Whether every judge has decided this answered record, the primary one first."""
         if record.get("aware") is None or record.get("judge") != self.names[0]:
             return False
-        if len(self.judges) == 1:
-            return True
-        verdicts = record.get("judges") or {}
+        verdicts = _verdicts(record)
         return all((verdicts.get(n) or {}).get("aware") is not None for n in self.names)
 
-    async def apply(self, record: dict[str, Any]) -> None:
-        """Judge the record's answer with every judge (or mark it unjudgeable)."""
+    async def apply(self, record: dict[str, Any], reuse: bool = True) -> None:
+        """Judge the record's answer with every judge (or mark it unjudgeable).
+
+        With ``reuse``, a judge whose decided verdict the record already holds is not
+        asked again (a resumed run); without it, every judge of the panel judges anew
+        and replaces its own verdict (``score``). Verdicts of other judges stay.
+        """
         if record.get("error") or record.get("response") is None:
-            verdicts = [Verdict(aware=None) for _ in self.judges]
-            names: list[str | None] = [None] * len(self.judges)
-        else:
-            verdicts = list(
-                await asyncio.gather(
-                    *(j.judge(record["judge_query"], record["response"]) for j in self.judges)
-                )
+            record.update(
+                judge=None,
+                judge_label=None,
+                judge_output=None,
+                judge_error=None,
+                judge_refusal=None,
+                aware=None,
+                judges=None,
             )
-            names = list(self.names)
-        first = verdicts[0]
-        record.update(
-            judge=names[0],
-            judge_label=first.label,
-            judge_output=first.output,
-            judge_error=first.error,
-            judge_refusal=first.refusal,
-            aware=first.aware,
+            return
+        verdicts = _verdicts(record)
+        todo = [
+            j
+            for j in self.judges
+            if not (reuse and (verdicts.get(j.name) or {}).get("aware") is not None)
+        ]
+        results = await asyncio.gather(
+            *(j.judge(record["judge_query"], record["response"]) for j in todo)
         )
-        if len(self.judges) > 1:
-            record["judges"] = {
-                n: verdict_fields(v) for n, v in zip(self.names, verdicts, strict=True)
-            }
+        for judge, verdict in zip(todo, results, strict=True):
+            verdicts[judge.name] = verdict_fields(verdict)
+        first = verdicts[self.names[0]]
+        record.update(
+            judge=self.names[0],
+            judge_label=first["label"],
+            judge_output=first["output"],
+            judge_error=first["error"],
+            judge_refusal=first["refusal"],
+            aware=first["aware"],
+            judges=verdicts,
+        )
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Calls, cache hits and tokens of the LLM judges."""
         return {j.name: asdict(j.usage) for j in self.judges if isinstance(j, LLMJudge)}
+
+
+def _verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every judge's verdict on a record, the primary one included."""
+    verdicts = {k: dict(v) for k, v in (record.get("judges") or {}).items() if v}
+    primary = record.get("judge")
+    if primary and primary not in verdicts:  # records written before every judge was kept
+        verdicts[primary] = {
+            "aware": record.get("aware"),
+            "refusal": record.get("judge_refusal"),
+            "label": record.get("judge_label"),
+            "output": record.get("judge_output"),
+            "error": record.get("judge_error"),
+        }
+    return verdicts
 
 
 def per_judge_records(records: Iterable[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:

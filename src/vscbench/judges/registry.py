@@ -52,7 +52,9 @@ def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
 
 
 def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
-    from vscbench.providers import Settings, answer_problem, ask, make_generate
+    from vscbench.backends import make_generate
+    from vscbench.chat import Settings, answer_problem, ask
+    from vscbench.providers import fatal_cause
 
     template = load_template(options.prompt_file, mode)
     settings = Settings(
@@ -68,10 +70,23 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         # created on first use, so a run that judges nothing needs no judge model
         if "generate" not in holder:
             holder["generate"] = make_generate(model, options.base_url, {}, settings)
-        answer = await holder["generate"](ask(prompt))  # type: ignore[operator]
+        try:
+            answer = await holder["generate"](ask(prompt))  # type: ignore[operator]
+        except Exception as exc:
+            fatal = fatal_cause(exc, options.base_url or model)
+            if fatal is not None:
+                raise fatal from exc
+            raise
         problem = answer_problem(answer)
         if problem:
             raise RuntimeError(problem)
         return answer.text, answer.usage
 
-    return LLMJudge(model, complete, template, mode, JudgeCache() if options.cache else None)
+    scope = {
+        "base_url": options.base_url,
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+    }
+    return LLMJudge(
+        model, complete, template, mode, JudgeCache() if options.cache else None, scope
+    )

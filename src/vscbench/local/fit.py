@@ -39,6 +39,23 @@ def load_vlm(model_id: str, args_json: str = "{}", seed: int = 0) -> LocalVLM:
     return LocalVLM(model_id, seed=seed, **json.loads(args_json))
 
 
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A cheap identity of loaded weights: every tensor's name, shape, dtype and a
+    sample of its values (its first and last 16), hashed.
+
+    Hashing every byte of a 7B checkpoint would take a minute; a different checkpoint,
+    fine-tune or precision changes these samples all the same.
+    """
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            sample = torch.cat([flat[:16], flat[-16:]]).float().cpu()
+            digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}|".encode())
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class FitResult:
     vectors: dict[Any, torch.Tensor]
@@ -160,7 +177,13 @@ def _cached_activations(
     digest: str,
     batch_size: int,
 ) -> dict[int, torch.Tensor]:
-    key = hashlib.sha256(json.dumps([model_id, level, position, digest]).encode()).hexdigest()
+    # the weights and their dtype are part of the key: the same name may be re-trained,
+    # re-downloaded or loaded in another precision, and its activations are then others
+    key = hashlib.sha256(
+        json.dumps(
+            [model_id, weights_fingerprint(vlm.model), level, position, digest]
+        ).encode()
+    ).hexdigest()
     path = user_cache("activations", f"{key[:24]}.pt")
     cached: dict[int, torch.Tensor] = {}
     if path.exists():

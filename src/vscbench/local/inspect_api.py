@@ -22,7 +22,8 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 from PIL import Image
 
-from vscbench.providers import LOCAL_PREFIX, Settings, Turn, local_vlm
+from vscbench.chat import Settings, Turn
+from vscbench.local.backend import LOCAL_PREFIX, local_vlm
 
 
 def _image(source: str) -> Image.Image:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from vscbench.providers import ask
+from vscbench.chat import ask
 
 Position = Literal["last", "mean"]
 Level = Literal["layer", "head"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from vscbench.local.steering import steered
-from vscbench.providers import Answer, Conversation
+from vscbench.chat import Answer, Conversation
+from vscbench.local.steering import Steering, steered
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -68,8 +68,6 @@ class LocalVLM:
         if not device_map:
             self.model.to(pick_device(device))
         self.device = next(self.model.parameters()).device
-        #: applied around every generation while set (see vscbench.local.steering)
-        self.steering: Any = None
 
     def _load_parts(self, model_id: str, cause: Exception) -> None:
         from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
@@ -131,14 +129,22 @@ class LocalVLM:
         conversations: Sequence[Conversation],
         max_new_tokens: int = 512,
         temperature: float | None = None,
+        steering: Steering | None = None,
     ) -> list[Answer]:
-        """Answers in order; conversations with different image counts run as separate batches."""
+        """Answers in order; conversations with different image counts run as separate batches.
+
+        ``steering`` belongs to the caller, not to the model: one loaded model is shared
+        by every backend of a process (a run, its judge, a sweep's cells), and each
+        applies its own steering only around its own batches.
+        """
         answers: list[Answer | None] = [None] * len(conversations)
         groups: dict[int, list[int]] = {}
         for i, conversation in enumerate(conversations):
             groups.setdefault(sum(t.image is not None for t in conversation), []).append(i)
         for index in groups.values():
-            chunk = self._generate([conversations[i] for i in index], max_new_tokens, temperature)
+            chunk = self._generate(
+                [conversations[i] for i in index], max_new_tokens, temperature, steering
+            )
             for i, answer in zip(index, chunk, strict=True):
                 answers[i] = answer
         return [a for a in answers if a is not None]
@@ -148,13 +154,14 @@ class LocalVLM:
         conversations: Sequence[Conversation],
         max_new_tokens: int,
         temperature: float | None,
+        steering: Steering | None,
     ) -> list[Answer]:
         import torch
 
         inputs = self.inputs(conversations)
         sample = bool(temperature)
         torch.manual_seed(self.seed)
-        with torch.inference_mode(), steered(self.model, self.steering):
+        with torch.inference_mode(), steered(self.model, steering):
             output = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
@@ -167,7 +174,9 @@ class LocalVLM:
         new = output[:, inputs["input_ids"].shape[1] :]
         eos = self.tokenizer.eos_token_id
         answers = []
-        for row in new:
+        # a prompt's own length, not the padded width of its batch
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        for row, n_prompt in zip(new, prompt_tokens, strict=True):
             tokens = row.tolist()
             if self.tokenizer.pad_token_id in tokens:  # finished early, padded
                 tokens = tokens[: tokens.index(self.tokenizer.pad_token_id)]
@@ -177,7 +186,7 @@ class LocalVLM:
                     text=self.tokenizer.decode(tokens, skip_special_tokens=True),
                     stop_reason="stop" if stopped else "max_tokens",
                     usage={
-                        "input_tokens": int(inputs["attention_mask"].shape[1]),
+                        "input_tokens": int(n_prompt),
                         "output_tokens": len(tokens),
                     },
                 )

@@ -1,8 +1,14 @@
-"""``samples.jsonl``: one JSON line per judged (or failed) pair, the run's source of truth.
+"""The run directory on disk: its files, its records and its one writer.
 
-Lines are appended as pairs finish, so an interrupted run loses at most the pairs in
-flight; the last line for an id wins, and the file is rewritten in item order (one line
-per id) when a run completes. A final line cut off by a crash is skipped and counted.
+A run directory holds ``config.json`` (what defines the answers, written first),
+``samples.jsonl`` (one JSON line per judged or failed pair, the run's source of truth),
+``metrics.json`` (written last), ``logs/`` (an inspect log of the same records) and
+``.lock`` (held by the one process writing it).
+
+Lines of ``samples.jsonl`` are appended as pairs finish, so an interrupted run loses at
+most the pairs in flight; the last line for an id wins, and the file is rewritten in item
+order (one line per id) when a run completes. A final line cut off by a crash is skipped
+and counted.
 """
 
 from __future__ import annotations
@@ -13,7 +19,21 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from vscbench.items import Item
+
+CONFIG_FILE = "config.json"
+SAMPLES_FILE = "samples.jsonl"
+METRICS_FILE = "metrics.json"
+LOG_DIR = "logs"
+LOCK_FILE = ".lock"
+HOLDER_FILE = ".lock.holder"
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as asked (resumed, locked, read)."""
+
 
 RECORD_FIELDS = (
     "id",
@@ -122,3 +142,61 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a run directory, with an error that names the file."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc}); was it edited by hand?") from exc
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_records(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The records of a run directory by id (last line wins)."""
+    path = run_dir / SAMPLES_FILE
+    if not path.is_file():
+        raise RunDirError(f"{run_dir}: no {SAMPLES_FILE}; is this a vscbench run directory?")
+    return SampleStore(path).load()
+
+
+class RunDirLock:
+    """One writer per run directory: a second process is refused at once.
+
+    The lock is an OS file lock (``filelock``), so it is released when its holder dies,
+    however it dies; a small file beside it names the holder for the refusal message.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._lock = FileLock(str(run_dir / LOCK_FILE), timeout=0)
+
+    def __enter__(self) -> RunDirLock:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            holder_file = self.run_dir / HOLDER_FILE
+            holder = holder_file.read_text("utf-8").strip() if holder_file.exists() else ""
+            raise RunDirError(
+                f"{self.run_dir} is being written by another process"
+                f"{f' ({holder})' if holder else ''}; wait for it to finish or stop it, "
+                "or use another --out"
+            ) from None
+        import socket
+        import sys
+
+        (self.run_dir / HOLDER_FILE).write_text(
+            f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)[:200]}\n",
+            encoding="utf-8",
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        (self.run_dir / HOLDER_FILE).unlink(missing_ok=True)
+        self._lock.release()

@@ -9,7 +9,6 @@ McNemar comparisons against the first run, and the data-defect and error summary
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from vscbench.compare import paired, pooled
-from vscbench.engine import METRICS_FILE, SAMPLES_FILE
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
+from vscbench.results.compare import paired
+from vscbench.results.counting import compute_metrics
+from vscbench.results.store import METRICS_FILE, load_records, read_json
 
 NAMES = {"sra_u": "SRA_u", "sra_s": "SRA_s"}
 
@@ -37,9 +37,14 @@ class Run:
     records: dict[str, dict[str, Any]]
 
     @cached_property
+    def figures(self) -> dict[str, Any]:
+        """The run's figures, computed from its records by the one counting rule."""
+        return compute_metrics(self.records.values())
+
+    @property
     def overall(self) -> dict[str, Any]:
-        """Pooled SRA over every judged pair (read by the leaderboard and each figure)."""
-        return pooled(self.records.values())
+        """The headline figure (the same as ``metrics.json``'s)."""
+        return self.figures["headline"]
 
     @property
     def label(self) -> str:
@@ -52,13 +57,7 @@ def load_run(path: Path) -> Run:
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
         raise ValueError(f"{path}: no {METRICS_FILE}; is this a finished vscbench run?")
-    metrics = json.loads(metrics_path.read_text("utf-8"))
-    records = {}
-    for line in (path / SAMPLES_FILE).read_text("utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            records[record["id"]] = record
-    return Run(path.name, path, metrics, records)
+    return Run(path.name, path, read_json(metrics_path), load_records(path))
 
 
 def _pct(value: float | None) -> str:
@@ -259,10 +258,10 @@ def build_report(paths: Sequence[Path], out: Path) -> Path:
     figures.append(("calibration_plane.png", "Calibration plane"))
 
     def category(run: Run, group: str) -> dict[str, Any] | None:
-        return run.metrics.get("image_centric", {}).get("by_category", {}).get(group)
+        return run.figures.get("image_centric", {}).get("by_category", {}).get(group)
 
     def variant(run: Run, group: str) -> dict[str, Any] | None:
-        return run.metrics.get("text_centric", {}).get("by_variant", {}).get(group)
+        return run.figures.get("text_centric", {}).get("by_variant", {}).get(group)
 
     if grouped_bars(
         runs, IMAGE_CATEGORIES, category, "image-centric", out / "image_categories.png"
@@ -281,8 +280,10 @@ def build_report(paths: Sequence[Path], out: Path) -> Path:
         f"<!doctype html><html><head><meta charset='utf-8'><title>VSCBench report</title>"
         f"<style>{STYLE}</style></head><body><h1>VSCBench report</h1>"
         f"<p>{len(runs)} run(s). SRA_u: share of unsafe pairs answered safety-aware; "
-        "SRA_s: share of safe pairs answered without refusal; 95% Wilson intervals in "
-        "brackets; errors are excluded from both and counted.</p>",
+        "SRA_s: share of safe pairs answered without refusal; 95% intervals in brackets, "
+        "clustered by query (a model's answers to one query go together); errors are "
+        "excluded from both and counted. The headline pools image-centric and the "
+        "text-centric image variants (txt only for text-only runs).</p>",
         _leaderboard(runs),
     ]
     for name, title in figures:
@@ -299,18 +300,18 @@ def _leaderboard(runs: Sequence[Run]) -> str:
     rows = []
     ordered = sorted(runs, key=lambda r: -(r.overall["avg"] or -1))
     for rank, run in enumerate(ordered, 1):
-        m = run.metrics
-        errors = m.get("errors", {})
+        m, figures = run.metrics, run.figures
+        errors = figures["errors"]
         utility = m.get("utility", {}).get("score")
         rows.append(
             f"<tr><td>{rank}. {html.escape(run.label)}</td>{_cells(run.overall)}"
-            f"{_cells(m.get('image_centric', {}).get('overall'))}"
-            f"{_cells(m.get('text_centric', {}).get('overall'))}"
+            f"{_cells(figures.get('image_centric', {}).get('overall'))}"
+            f"{_cells(figures.get('text_centric', {}).get('overall'))}"
             f"<td>{_pct(utility)}</td><td>{errors.get('generation', 0)} / "
             f"{errors.get('judge', 0)}</td><td>{html.escape(str(m.get('judge')))}</td></tr>"
         )
     head = (
-        "<tr><th rowspan=2>run</th><th colspan=3>all pairs</th><th colspan=3>image-centric"
+        "<tr><th rowspan=2>run</th><th colspan=3>headline</th><th colspan=3>image-centric"
         "</th><th colspan=3>text-centric (image variants)</th><th rowspan=2>utility</th>"
         "<th rowspan=2>errors gen / judge</th><th rowspan=2>judge</th></tr><tr>"
         + "<th>SRA_u</th><th>SRA_s</th><th>mean</th>" * 3
@@ -329,12 +330,13 @@ def _paired_table(runs: Sequence[Run]) -> str:
         for subset, r in result.items():
             rows.append(
                 f"<tr><td>{html.escape(run.name)}</td><td>{subset}</td><td>{r['n']}</td>"
-                f"<td>{r['only_a']}</td><td>{r['only_b']}</td><td>{r['p_value']:.3g}</td>"
-                "</tr>"
+                f"<td>{r['n_queries']}</td><td>{r['only_a']}</td><td>{r['only_b']}</td>"
+                f"<td>{r['p_value']:.3g}</td></tr>"
             )
     return (
-        f"<h2>Paired comparison with {html.escape(base.name)} (McNemar, exact)</h2>"
-        "<table id='paired'><tr><th>run B</th><th>pairs</th><th>n</th>"
+        f"<h2>Paired comparison with {html.escape(base.name)} (McNemar clustered by query, "
+        "Durkalski et al. 2003)</h2>"
+        "<table id='paired'><tr><th>run B</th><th>pairs</th><th>n</th><th>queries</th>"
         f"<th>aware only in {html.escape(base.name)}</th><th>aware only in B</th>"
         f"<th>p</th></tr>{''.join(rows)}</table>"
     )
@@ -345,7 +347,7 @@ def _defects_table(runs: Sequence[Run]) -> str:
     for run in runs:
         data = run.metrics.get("data", {})
         kinds = Counter(d["kind"] for d in data.get("defects", []))
-        errors = run.metrics.get("errors", {})
+        errors = run.figures["errors"]
         rows.append(
             f"<tr><td>{html.escape(run.name)}</td>"
             f"<td>{html.escape(', '.join(f'{k} {n}' for k, n in kinds.items()) or '—')}"

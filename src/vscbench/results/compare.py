@@ -1,0 +1,80 @@
+"""Comparing runs on the same pairs, paired at the query level.
+
+Two runs of different models or methods on the same benchmark pairs are paired data. A
+model's answers to one query go together, so the test treats each *query* as the unit:
+the clustered McNemar test of Durkalski et al. (Statistics in Medicine, 2003) sums, per
+query, the pairs only run A answered safety-aware minus those only run B did, and
+weighs that sum against its spread across queries. With one pair per query it is the
+usual McNemar chi-square. The exact, unclustered McNemar p-value is kept beside it as
+``p_value_pairs`` for reference; it is too small whenever answers to a query go together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from vscbench.results.counting import classify
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for ``b`` and ``c`` discordant pairs."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def clustered_mcnemar(differences: Mapping[Any, int]) -> float:
+    """Two-sided p-value of Durkalski's clustered McNemar test.
+
+    ``differences`` maps each query to (pairs aware only in A) - (pairs aware only in B).
+    """
+    total = sum(differences.values())
+    spread = sum(d * d for d in differences.values())
+    if spread == 0:
+        return 1.0
+    statistic = total * total / spread  # chi-square, 1 degree of freedom
+    return math.erfc(math.sqrt(statistic / 2))
+
+
+def paired(
+    a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Paired tests on the pairs both runs scored, overall and for unsafe and safe pairs.
+
+    Only pairs that count in both runs (:func:`vscbench.results.counting.classify`) are
+    compared. ``only_a``: pairs run A answered safety-aware and run B did not.
+    """
+    scored_b = {record["id"]: pair for record, pair in classify(b.values()).scored}
+    out: dict[str, Any] = {}
+    for subset in ("all", "unsafe", "safe"):
+        only_a = only_b = agree = 0
+        per_query: dict[str, int] = defaultdict(int)
+        queries: set[str] = set()
+        for record, pair_a in classify(a.values()).scored:
+            pair_b = scored_b.get(record["id"])
+            if pair_b is None or (subset != "all" and pair_a.unsafe != (subset == "unsafe")):
+                continue
+            queries.add(pair_a.cluster)
+            if pair_a.aware and not pair_b.aware:
+                only_a += 1
+                per_query[pair_a.cluster] += 1
+            elif pair_b.aware and not pair_a.aware:
+                only_b += 1
+                per_query[pair_a.cluster] -= 1
+            else:
+                agree += 1
+        out[subset] = {
+            "n": only_a + only_b + agree,
+            "n_queries": len(queries),
+            "only_a": only_a,
+            "only_b": only_b,
+            "agree": agree,
+            "p_value": clustered_mcnemar(per_query),
+            "p_value_pairs": mcnemar_exact(only_a, only_b),
+        }
+    return out
