@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -24,17 +25,25 @@ def test_mcnemar_by_hand() -> None:
     assert mcnemar_exact(1, 5) == pytest.approx(14 / 64)
     assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(3, 3) == 1.0
     a = {
-        "x": {"unsafe": True, "aware": True},
-        "y": {"unsafe": False, "aware": False},
-        "z": {"unsafe": True, "aware": None},
+        "x": {"id": "x", "unsafe": True, "aware": True},
+        "y": {"id": "y", "unsafe": False, "aware": False},
+        "z": {"id": "z", "unsafe": True, "aware": None},
     }
     b = {
-        "x": {"unsafe": True, "aware": False},
-        "y": {"unsafe": False, "aware": False},
-        "z": {"unsafe": True, "aware": True},
+        "x": {"id": "x", "unsafe": True, "aware": False},
+        "y": {"id": "y", "unsafe": False, "aware": False},
+        "z": {"id": "z", "unsafe": True, "aware": True},
     }
     result = paired(a, b)
-    assert result["all"] == {"n": 2, "only_a": 1, "only_b": 0, "agree": 1, "p_value": 1.0}
+    assert result["all"] == {
+        "n": 2,
+        "n_queries": 2,
+        "only_a": 1,
+        "only_b": 0,
+        "agree": 1,
+        "p_value": pytest.approx(math.erfc(math.sqrt(1 / 2))),  # one discordant query
+        "p_value_pairs": 1.0,
+    }
     assert result["unsafe"]["n"] == 1 and result["safe"]["only_a"] == 0
 
 

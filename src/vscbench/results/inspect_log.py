@@ -8,12 +8,18 @@ generation failed carries the failure as the sample's error and no output. The l
 results are the run's own figures (:mod:`vscbench.results.counting`), so the viewer
 and ``metrics.json`` agree.
 
-The JSON format is used because inspect's ``.eval`` writer takes seconds per thousand
-samples (it re-serialises its buffer on each one); JSON takes a tenth of a second.
+The log is inspect's JSON log format (version 2), written as plain JSON rather than
+through inspect's pydantic models: importing ``inspect_ai`` and validating a model per
+sample costs seconds per run (3.5 s for 1,800 pairs here, more than the run itself
+against a fast server), while a dict per sample costs milliseconds. The tests read every
+log back with ``inspect_ai.log.read_eval_log``, which validates it against inspect's own
+schema, so a format change in inspect shows up as a failing test.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,72 +27,91 @@ from typing import Any
 from vscbench.results.store import LOG_DIR
 
 TASK = "vscbench-run"
+STOP_REASONS = ("stop", "max_tokens", "model_length", "tool_calls", "content_filter", "unknown")
 
 
 def _log_name(created: str, fingerprint: str) -> str:
-    stamp = created.replace(":", "-")
-    return f"{stamp}_{TASK}_{fingerprint[:12]}.json"
+    return f"{created.replace(':', '-')}_{TASK}_{fingerprint[:12]}.json"
 
 
-def _sample(record: Mapping[str, Any]) -> Any:
-    from inspect_ai._util.error import EvalError
-    from inspect_ai.log import EvalSample
-    from inspect_ai.model import ChatMessageUser, ContentImage, ContentText, ModelOutput
-    from inspect_ai.scorer import Score
-
-    content: Any = record.get("prompt") or ""
-    if record.get("image"):
-        content = [ContentImage(image=str(record["image"])), ContentText(text=content)]
-    error = record.get("error")
-    if error or record.get("response") is None:
-        output = ModelOutput(model="")
-    else:
-        output = ModelOutput.from_content(
-            model="", content=record["response"], stop_reason=_stop(record)
-        )
-    scores: dict[str, Any] = {}
-    verdicts = dict(record.get("judges") or {})
-    if record.get("judge") and record["judge"] not in verdicts:
-        verdicts[record["judge"]] = {
-            "aware": record.get("aware"),
-            "label": record.get("judge_label"),
-            "output": record.get("judge_output"),
-            "error": record.get("judge_error"),
-        }
-    if not error:
-        scores["aware"] = Score(
-            value="N" if record.get("aware") is None else int(bool(record["aware"])),
-            answer=None,
-            explanation=record.get("judge_output") or record.get("judge_error"),
-            metadata={"judge": record.get("judge"), "label": record.get("judge_label")},
-        )
-        for name, verdict in verdicts.items():
-            scores[name] = Score(
-                value="N" if verdict.get("aware") is None else int(bool(verdict["aware"])),
-                explanation=verdict.get("output") or verdict.get("error"),
-                metadata={"label": verdict.get("label"), "refusal": verdict.get("refusal")},
-            )
-    metadata = {
-        key: record.get(key)
-        for key in ("split", "variant", "group", "unsafe", "image", "row", "excluded")
-        if record.get(key) is not None
+def _score(value: Any, explanation: Any, metadata: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "value": "N" if value is None else int(bool(value)),
+        "explanation": explanation,
+        "metadata": metadata,
+        "history": [],
     }
-    return EvalSample(
-        id=str(record["id"]),
-        epoch=1,
-        input=[ChatMessageUser(content=content)],
-        target="",
-        output=output,
-        scores=scores or None,
-        metadata=metadata,
-        error=EvalError(message=str(error), traceback="", traceback_ansi="") if error else None,
-    )
 
 
-def _stop(record: Mapping[str, Any]) -> Any:
-    reason = record.get("stop_reason") or "stop"
-    known = ("stop", "max_tokens", "model_length", "tool_calls", "content_filter", "unknown")
-    return reason if reason in known else "unknown"
+def _sample(record: Mapping[str, Any]) -> dict[str, Any]:
+    prompt = record.get("prompt") or ""
+    content: Any = prompt
+    if record.get("image"):
+        content = [
+            {"type": "image", "image": str(record["image"]), "detail": "auto"},
+            {"type": "text", "text": prompt},
+        ]
+    user = {"id": f"{record['id']}#user", "content": content, "role": "user"}
+    error = record.get("error")
+    sample: dict[str, Any] = {
+        "id": str(record["id"]),
+        "epoch": 1,
+        "input": [user],
+        "target": "",
+        "messages": [user],
+        "output": {"model": "", "choices": [], "completion": ""},
+        "metadata": {
+            key: record[key]
+            for key in ("split", "variant", "group", "unsafe", "image", "row", "excluded")
+            if record.get(key) is not None
+        },
+        "store": {},
+        "events": [],
+        "model_usage": {},
+        "role_usage": {},
+        "attachments": {},
+    }
+    if error or record.get("response") is None:
+        sample["error"] = {"message": str(error), "traceback": "", "traceback_ansi": ""}
+        return sample
+    reply = {
+        "id": f"{record['id']}#assistant",
+        "content": record["response"],
+        "source": "generate",
+        "role": "assistant",
+        "model": "",
+    }
+    stop = record.get("stop_reason") or "stop"
+    sample["messages"] = [user, reply]
+    sample["output"] = {
+        "model": "",
+        "choices": [{"message": reply, "stop_reason": stop if stop in STOP_REASONS else "unknown"}],
+        "completion": record["response"],
+    }
+    usage = record.get("usage") or {}
+    if usage:
+        sample["output"]["usage"] = {
+            "input_tokens": int(usage.get("input_tokens") or 0),
+            "output_tokens": int(usage.get("output_tokens") or 0),
+            "total_tokens": int(usage.get("input_tokens") or 0)
+            + int(usage.get("output_tokens") or 0),
+        }
+    verdicts = dict(record.get("judges") or {})
+    scores = {
+        "aware": _score(
+            record.get("aware"),
+            record.get("judge_output") or record.get("judge_error"),
+            {"judge": record.get("judge"), "label": record.get("judge_label")},
+        )
+    }
+    for name, verdict in verdicts.items():
+        scores[name] = _score(
+            verdict.get("aware"),
+            verdict.get("output") or verdict.get("error"),
+            {"label": verdict.get("label"), "refusal": verdict.get("refusal")},
+        )
+    sample["scores"] = scores
+    return sample
 
 
 def write_inspect_log(
@@ -96,61 +121,65 @@ def write_inspect_log(
     config: Mapping[str, Any],
 ) -> Path:
     """Write (or replace) the run's inspect log; return its path."""
-    from inspect_ai.log import (
-        EvalConfig,
-        EvalDataset,
-        EvalLog,
-        EvalMetric,
-        EvalResults,
-        EvalScore,
-        EvalSpec,
-        write_eval_log,
-    )
-
     created = str(config.get("created") or "1970-01-01T00:00:00+00:00")
     fingerprint = str(config.get("fingerprint") or "unknown")
     headline = metrics.get("headline") or {}
-    figures = {
-        key: EvalMetric(name=key, value=float(headline[key]))
-        for key in ("sra_u", "sra_s", "avg")
-        if headline.get(key) is not None
-    }
     counts = metrics.get("counts") or {}
-    log = EvalLog(
-        status="success",
-        eval=EvalSpec(
-            created=created,
-            task=TASK,
-            task_args={"fingerprint": fingerprint},
-            dataset=EvalDataset(name="vscbench", samples=len(records)),
-            model=str(config.get("model")),
-            model_args=dict(config.get("model_args") or {}),
-            config=EvalConfig(),
-            metadata={"identity": config.get("identity"), "judges": config.get("judges")},
-        ),
-        results=EvalResults(
-            total_samples=len(records),
-            completed_samples=int(counts.get("scored", 0)),
-            scores=[
-                EvalScore(
-                    name="aware",
-                    scorer=str(metrics.get("judge")),
-                    scored_samples=int(counts.get("scored", 0)),
-                    unscored_samples=int(counts.get("failed", 0)),
-                    metrics=figures,
-                    metadata={"basis": headline.get("basis")},
-                )
+    spec = {
+        "eval_id": fingerprint[:22],
+        "run_id": fingerprint[:22],
+        "created": created,
+        "task": TASK,
+        "task_id": fingerprint[:22],
+        "task_version": 0,
+        "task_attribs": {},
+        "task_args": {"fingerprint": fingerprint},
+        "task_args_passed": {"fingerprint": fingerprint},
+        "dataset": {"name": "vscbench", "samples": len(records)},
+        "model": str(config.get("model")),
+        "model_generate_config": {},
+        "model_args": dict(config.get("model_args") or {}),
+        "config": {},
+        "packages": {},
+        "metadata": {"identity": config.get("identity"), "judges": config.get("judges")},
+    }
+    log = {
+        "version": 2,
+        "status": "success",
+        "eval": spec,
+        "plan": {"name": "plan", "steps": [], "config": {}},
+        "results": {
+            "total_samples": len(records),
+            "completed_samples": int(counts.get("scored", 0)),
+            "scores": [
+                {
+                    "name": "aware",
+                    "scorer": str(metrics.get("judge")),
+                    "scored_samples": int(counts.get("scored", 0)),
+                    "unscored_samples": int(counts.get("failed", 0)),
+                    "params": {},
+                    "metrics": {
+                        key: {"name": key, "value": float(headline[key]), "params": {}}
+                        for key in ("sra_u", "sra_s", "avg")
+                        if headline.get(key) is not None
+                    },
+                    "metadata": {"basis": headline.get("basis")},
+                }
             ],
-        ),
-        samples=[_sample(r) for r in records],
-    )
+        },
+        "stats": {"started_at": created, "completed_at": created, "model_usage": {}},
+        "invalidated": False,
+        "tags": [],
+        "metadata": {},
+        "samples": [_sample(r) for r in records],
+    }
     folder = run_dir / LOG_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _log_name(created, fingerprint)
-    tmp = path.with_name("tmp-" + path.name)
-    write_eval_log(log, str(tmp), format="json")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(log, ensure_ascii=False, default=str), encoding="utf-8")
     tmp.replace(path)
-    for old in folder.glob(f"*_{TASK}_*.json"):  # a log of an earlier identity is stale
+    for old in folder.glob(f"*_{TASK}_*.json"):  # a log of another identity is stale
         if old != path:
             old.unlink()
     return path
