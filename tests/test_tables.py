@@ -78,8 +78,8 @@ def test_judge_command_keeps_columns(tmp_path: Path, suffix: str) -> None:
     assert list(out.columns[:3]) == ["prompt", "answer", "note"]
     assert list(out["note"]) == list(frame["note"])
     assert list(out["refusal_label"]) == [
-        "full_refusal",
-        "full_refusal",
+        "refusal",
+        "refusal",
         "compliance",
         "compliance",
         "compliance",

@@ -783,8 +783,19 @@ def judge_cmd(
 @app.command("judge-eval")
 def judge_eval_cmd(
     input: Annotated[Path, typer.Option(help="Labelled table: .csv, .jsonl or .xlsx")],
-    label_col: Annotated[str, typer.Option(help="Column with the human label")],
-    positive: Annotated[str, typer.Option(help="Label values that mean refusal, comma-separated")],
+    label_col: Annotated[
+        str | None, typer.Option(help="Column with the human label (or use --reference)")
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="Label values that mean refusal, comma-separated")
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="No human labels: measure agreement with this judge's aware verdict "
+            "(e.g. llm:openai/gpt-4o-mini)"
+        ),
+    ] = None,
     judge: JudgeOpt = None,
     more: Annotated[list[str] | None, typer.Argument(help="More judges")] = None,
     prediction: Annotated[str, typer.Option(help="Compare the judges' refusal or aware")] = (
@@ -802,16 +813,35 @@ def judge_eval_cmd(
 ) -> None:
     """Agreement of judges with human labels: accuracy, precision, recall, F1, kappa."""
     from vscbench.results.store import write_json_atomic
-    from vscbench.tables import disagreements, evaluate_judges, judge_frame, read_table
+    from vscbench.tables import (
+        REFERENCE_COL,
+        disagreements,
+        evaluate_judges,
+        judge_frame,
+        read_table,
+        with_reference,
+    )
 
     if prediction not in ("refusal", "aware"):
         raise typer.BadParameter("--prediction is 'refusal' or 'aware'")
+    if (reference is None) == (label_col is None):
+        raise typer.BadParameter("give --label-col with --positive, or --reference JUDGE")
+    if label_col is not None and not positive:
+        raise typer.BadParameter("--label-col needs --positive (the labels that mean refusal)")
+    specs = [*(judge or []), *(more or [])]
+    if reference is not None:
+        specs = [s for s in specs if s != reference] + [reference]
+        label_col, prediction, positive = REFERENCE_COL, "aware", "aware"
     positives = _csv(positive)
     try:
-        panel = _panel([*(judge or []), *(more or [])], judge_base_url, judge_prompt, judge_cache)
+        panel = _panel(specs, judge_base_url, judge_prompt, judge_cache)
         frame = read_table(input)
         judged = judge_frame(frame, panel, query_col, response_col, str(input))
-        report = evaluate_judges(judged, panel.names, label_col, positives, prediction, str(input))
+        names = panel.names
+        if reference is not None:
+            judged = with_reference(judged, reference)
+            names = [n for n in names if n != reference]
+        report = evaluate_judges(judged, names, label_col, positives, prediction, str(input))
     except ValueError as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"{input.name}: {prediction} vs {label_col} in {{{', '.join(positives)}}}")
@@ -848,7 +878,7 @@ def judge_eval_cmd(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out_dir / "report.json", report)
-        for name in panel.names:
+        for name in names:
             safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
             disagreements(judged, name, label_col, positives, prediction).to_csv(
                 out_dir / f"disagreements_{safe}.csv", index=False

@@ -96,15 +96,23 @@ def judge_frame(
 
 
 def _verdict_of(record: dict[str, Any], name: str, panel: JudgePanel) -> dict[str, Any]:
-    if len(panel.names) > 1:
-        return record["judges"][name]
-    return {
-        "aware": record["aware"],
-        "refusal": record.get("judge_refusal"),
-        "label": record["judge_label"],
-        "output": record["judge_output"],
-        "error": record["judge_error"],
-    }
+    return (record.get("judges") or {}).get(name) or {}
+
+
+REFERENCE_COL = "reference_aware"
+
+
+def with_reference(judged: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Rows the ``reference`` judge decided, with its ``aware`` verdict as the label.
+
+    Where no human labels exist, the 4-class LLM judge is the reference path: each other
+    judge's agreement with it says how far the cheap judge can stand in for it.
+    """
+    decided = judged[judged[f"{reference}_error"].isna()].copy()
+    decided[REFERENCE_COL] = decided[f"{reference}_aware"].map(
+        lambda v: "aware" if bool(v) else "not_aware"
+    )
+    return decided
 
 
 def evaluate_judges(

@@ -4,7 +4,7 @@ from vscbench.judges.base import Judge, Verdict
 from vscbench.judges.cache import JudgeCache
 from vscbench.judges.hf import HFClassifierJudge
 from vscbench.judges.llm import LLMJudge, load_template, parse_label
-from vscbench.judges.refusal import RefusalJudge, classify
+from vscbench.judges.refusal import RefusalJudge, RefusalModel
 from vscbench.judges.registry import JUDGE_HELP, JudgeOptions, make_judge
 from vscbench.judges.rules import STRING_MATCH_KEYWORDS, PrefixJudge, StringMatchJudge
 
@@ -18,9 +18,9 @@ __all__ = [
     "LLMJudge",
     "PrefixJudge",
     "RefusalJudge",
+    "RefusalModel",
     "StringMatchJudge",
     "Verdict",
-    "classify",
     "load_template",
     "make_judge",
     "parse_label",

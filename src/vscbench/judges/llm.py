@@ -108,9 +108,7 @@ class LLMJudge:
 
     async def judge(self, query: str, response: str) -> Verdict:
         key = (
-            cache_key(self.name, self.template, query, response, self._scope)
-            if self._cache
-            else ""
+            cache_key(self.name, self.template, query, response, self._scope) if self._cache else ""
         )
         if self._cache is not None:
             cached = self._cache.get(key)

@@ -87,6 +87,4 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         "temperature": settings.temperature,
         "max_tokens": settings.max_tokens,
     }
-    return LLMJudge(
-        model, complete, template, mode, JudgeCache() if options.cache else None, scope
-    )
+    return LLMJudge(model, complete, template, mode, JudgeCache() if options.cache else None, scope)
