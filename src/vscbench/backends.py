@@ -1,7 +1,8 @@
 """From a model name to the backend that answers it.
 
-* ``hf-vlm/<hub id or path>``: a local Hugging Face VLM in this process
-  (:mod:`vscbench.local.backend`), the only kind that can be steered;
+* ``hf-vlm/<hub id or path>``: a local Hugging Face VLM in this process, and
+  ``hf-lm/<hub id, directory or .gguf file>``: a local text-only causal LM
+  (:mod:`vscbench.local.backend`); the only kinds that can be steered;
 * ``openai-api/<service>/<model>``: an OpenAI-compatible server through the ``openai``
   SDK (:func:`vscbench.providers.openai_compatible`);
 * anything else: inspect_ai's model layer (:func:`vscbench.providers.inspect_model`).
@@ -14,7 +15,29 @@ from typing import Any
 
 from vscbench.chat import Generate, Settings
 
-LOCAL_PREFIX = "hf-vlm/"
+VLM_PREFIX = "hf-vlm/"
+LM_PREFIX = "hf-lm/"
+LOCAL_PREFIXES = (VLM_PREFIX, LM_PREFIX)
+
+
+def is_local(model: str) -> bool:
+    """Whether ``model`` runs in this process (and so can be steered)."""
+    return model.startswith(LOCAL_PREFIXES)
+
+
+def is_text_only(model: str) -> bool:
+    """Whether ``model`` takes no images (``hf-lm/``)."""
+    return model.startswith(LM_PREFIX)
+
+
+def local_id(model: str) -> str:
+    """``hf-vlm/x`` or ``hf-lm/x`` -> ``x``."""
+    for prefix in LOCAL_PREFIXES:
+        if model.startswith(prefix):
+            return model[len(prefix) :]
+    raise ValueError(
+        f"{model}: steering needs a local model: hf-vlm/<id or path> or hf-lm/<id, path or .gguf>"
+    )
 
 
 def make_generate(
@@ -25,10 +48,10 @@ def make_generate(
 ) -> Generate:
     """The backend for ``model`` (see the module docstring)."""
     settings = settings or Settings()
-    if settings.steering is not None and not model.startswith(LOCAL_PREFIX):
-        raise ValueError(f"{model}: steering needs a local model (hf-vlm/<id or path>)")
-    if model.startswith(LOCAL_PREFIX):
-        from vscbench.local.backend import local_vlm as backend
+    if settings.steering is not None and not is_local(model):
+        raise ValueError(f"{model}: steering needs a local model (hf-vlm/ or hf-lm/)")
+    if is_local(model):
+        from vscbench.local.backend import local_model as backend
     elif model.startswith("openai-api/"):
         from vscbench.providers import openai_compatible as backend
     else:

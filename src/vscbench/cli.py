@@ -453,20 +453,16 @@ def score_cmd(
 # --- steering (local models) ---------------------------------------------------------
 
 steer_app = typer.Typer(
-    help="Activation steering of local models (hf-vlm/...).", no_args_is_help=True
+    help="Activation steering of local models (hf-vlm/..., hf-lm/...).", no_args_is_help=True
 )
 app.add_typer(steer_app, name="steer")
 
 
-def _local_id(model: str) -> str:
-    if not model.startswith("hf-vlm/"):
-        raise typer.BadParameter("steering needs a local model: --model hf-vlm/<id or path>")
-    return model[len("hf-vlm/") :]
 
 
 @steer_app.command("fit")
 def steer_fit(
-    model: Annotated[str, typer.Option(help="hf-vlm/<hub id or local path>")],
+    model: Annotated[str, typer.Option(help="hf-vlm/<id or path> or hf-lm/<id, path or .gguf>")],
     out_file: Annotated[Path, typer.Option("--out", help="Vectors file (.pt)")],
     data_dir: DataDirOpt = None,
     side: Annotated[str, typer.Option("--split", help="Side of the query split to fit on")] = (
@@ -495,7 +491,7 @@ def steer_fit(
         raise typer.BadParameter("--split is calibration, test or all")
     try:
         result = fit(
-            _local_id(model),
+            model,
             _model_args(model_arg or []),
             str(data_dir) if data_dir else None,
             side,
@@ -526,7 +522,7 @@ def steer_fit(
 
 @steer_app.command("sweep")
 def steer_sweep(
-    model: Annotated[str, typer.Option(help="hf-vlm/<hub id or local path>")],
+    model: Annotated[str, typer.Option(help="hf-vlm/<id or path> or hf-lm/<id, path or .gguf>")],
     out_dir: Annotated[Path, typer.Option("--out", help="One run directory per setting here")],
     alphas: Annotated[str, typer.Option(help="Strengths, comma-separated")] = "0,1,2,4",
     layers: Annotated[

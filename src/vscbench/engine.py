@@ -24,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from vscbench.backends import make_generate
+from vscbench.backends import is_text_only, make_generate
 from vscbench.chat import Answer, FatalModelError, Generate, Settings, answer_problem
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Dataset, Selection, load_dataset
@@ -435,6 +435,14 @@ def run(
             "Run `vscbench data fetch` (or `vscbench data verify` for details), narrow the "
             "selection, or pass --skip-missing-images to run the rest and list them as defects."
         )
+    if is_text_only(config.model):
+        pictured = [i.id for i in dataset.items if dataset.images.get(i.id) is not None]
+        if pictured:
+            raise ValueError(
+                f"{config.model} is a text-only model (hf-lm/), but {len(pictured)} selected "
+                f"pair(s) carry an image (e.g. {pictured[0]}); select --split text "
+                "--variants txt, or use a VLM"
+            )
     panel = config.panel()
     method = method_for(config)  # checked before anything is written
     identity = run_identity(config, dataset, method)

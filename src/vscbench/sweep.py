@@ -226,13 +226,15 @@ def steer_sweep(
     same hash: fitting again with other options (``level=head``, other layers or data)
     makes new vectors, hence new cells, and never reports old answers as theirs.
     """
+    from vscbench.backends import is_text_only, local_id
     from vscbench.local.fit import fit
     from vscbench.local.steering import save_vectors
 
-    if not model.startswith("hf-vlm/"):
-        raise ValueError("steering needs a local model: --model hf-vlm/<id or path>")
+    local_id(model)  # a local model, or a clear error
+    if is_text_only(model):  # a text-only model reads the txt pairs only
+        run_options = {**run_options, "splits": ("text",), "variants": ("txt",)}
     all_layers = sorted({i for group in layer_sets for i in group}) or None
-    result = fit(model[len("hf-vlm/") :], layers=all_layers, side="calibration", **fit_options)
+    result = fit(model, layers=all_layers, side="calibration", **fit_options)
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / "vectors.pt.part"
     save_vectors(scratch, result.vectors, result.meta)

@@ -17,6 +17,8 @@ import torch
 
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
+from vscbench.items import TEXT_VARIANTS
+from vscbench.local.lm import LocalLM
 from vscbench.local.steering import (
     Level,
     Position,
@@ -28,15 +30,21 @@ from vscbench.local.steering import (
     probe_accuracy,
     split_heads,
 )
-from vscbench.local.vlm import LocalVLM
+from vscbench.local.vlm import LocalModel, LocalVLM
 from vscbench.paths import user_cache
 from vscbench.split import query_key
 
 
 @lru_cache(maxsize=2)
-def load_vlm(model_id: str, args_json: str = "{}", seed: int = 0) -> LocalVLM:
-    """One loaded model per (id, options), shared by fitting and the runs of a sweep."""
-    return LocalVLM(model_id, seed=seed, **json.loads(args_json))
+def load_local(model: str, args_json: str = "{}", seed: int = 0) -> LocalModel:
+    """One loaded model per (name, options, seed), shared by fitting and a sweep's runs.
+
+    ``model`` is ``hf-vlm/<id>`` (a VLM) or ``hf-lm/<id>`` (a text-only causal LM).
+    """
+    from vscbench.backends import is_text_only, local_id
+
+    kind = LocalLM if is_text_only(model) else LocalVLM
+    return kind(local_id(model), seed=seed, **json.loads(args_json))
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -63,7 +71,7 @@ class FitResult:
 
 
 def fit(
-    model_id: str,
+    model: str,
     model_args: Mapping[str, Any] | None = None,
     data_dir: str | None = None,
     side: str = "calibration",
@@ -77,9 +85,18 @@ def fit(
     batch_size: int = 8,
     limit: int | None = None,
 ) -> FitResult:
-    """Mean-difference vectors (unsafe minus safe) per layer, or per top-k head."""
+    """Mean-difference vectors (unsafe minus safe) per layer, or per top-k head.
+
+    ``model`` is ``hf-vlm/<id>`` or ``hf-lm/<id>``; a text-only model is fitted on the
+    text-centric ``txt`` pairs, the only ones it can read.
+    """
+    from vscbench.backends import is_text_only, local_id
+
+    model_id = local_id(model)
+    text_only = is_text_only(model)
     selection = Selection(
-        splits=tuple(splits),
+        splits=("text",) if text_only else tuple(splits),
+        variants=("txt",) if text_only else TEXT_VARIANTS,
         eval_on=side,
         split_seed=split_seed,
         calibration_fraction=calibration_fraction,
@@ -96,7 +113,7 @@ def fit(
     labels = torch.tensor([item.unsafe for item in items])
     if labels.all() or not labels.any():
         raise DataError("the calibration side needs both safe and unsafe pairs")
-    vlm = load_vlm(model_id, json.dumps(dict(model_args or {}), sort_keys=True))
+    vlm = load_local(model, json.dumps(dict(model_args or {}), sort_keys=True))
     n_layers = len(decoder_layers(vlm.model))
     chosen = list(layers) if layers else list(range(n_layers))
     bad = [i for i in chosen if not 0 <= i < n_layers]
@@ -114,7 +131,7 @@ def fit(
         batch_size,
     )
     meta: dict[str, Any] = {
-        "model": model_id,
+        "model": model,
         "level": level,
         "layers": chosen,
         "position": position,
@@ -134,7 +151,7 @@ def fit(
 
 
 def _fit_heads(
-    vlm: LocalVLM,
+    vlm: LocalModel,
     items: Sequence[Any],
     labels: torch.Tensor,
     acts: Mapping[int, torch.Tensor],
@@ -168,7 +185,7 @@ def _fit_heads(
 
 
 def _cached_activations(
-    vlm: LocalVLM,
+    vlm: LocalModel,
     model_id: str,
     requests: list[tuple[str, Any]],
     layers: Sequence[int],
@@ -180,9 +197,7 @@ def _cached_activations(
     # the weights and their dtype are part of the key: the same name may be re-trained,
     # re-downloaded or loaded in another precision, and its activations are then others
     key = hashlib.sha256(
-        json.dumps(
-            [model_id, weights_fingerprint(vlm.model), level, position, digest]
-        ).encode()
+        json.dumps([model_id, weights_fingerprint(vlm.model), level, position, digest]).encode()
     ).hexdigest()
     path = user_cache("activations", f"{key[:24]}.pt")
     cached: dict[int, torch.Tensor] = {}

@@ -22,8 +22,9 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 from PIL import Image
 
+from vscbench.backends import VLM_PREFIX
 from vscbench.chat import Settings, Turn
-from vscbench.local.backend import LOCAL_PREFIX, local_vlm
+from vscbench.local.backend import local_model
 
 
 def _image(source: str) -> Image.Image:
@@ -64,7 +65,7 @@ class HFVLMAPI(ModelAPI):
             seed=config.seed,
             batch_size=self.batch_size,
         )
-        self._generate = local_vlm(LOCAL_PREFIX + model_name, None, model_args, settings)
+        self._generate = local_model(VLM_PREFIX + model_name, None, model_args, settings)
 
     def max_connections(self) -> int:
         return self.batch_size  # enough samples in flight to fill a batch
