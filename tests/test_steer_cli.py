@@ -234,3 +234,78 @@ def test_refit_never_reuses_old_answers(model: str, full_data_dir: Path, tmp_pat
     config = json.loads((cells[head_cell] / "config.json").read_text())
     assert config["identity"]["steering"]["sha256"].startswith(head_cell.split("steer-")[1][:12])
     assert len((cells[head_cell] / "samples.jsonl").read_text().splitlines()) > 0
+
+
+def test_gated_sweep_beside_ungated(model: str, full_data_dir: Path, tmp_path: Path) -> None:
+    """--gate-layer fits a probe; --gates adds gated cells for positive alphas."""
+    invoke(
+        "steer",
+        "sweep",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--split",
+        "image",
+        "--limit",
+        "24",
+        "--max-tokens",
+        "4",
+        "--alphas",
+        "0,8",
+        "--layers",
+        "2",
+        "--gate-layer",
+        "1",
+        "--gates",
+        "0.5",
+        "--out",
+        str(tmp_path / "s"),
+    )
+    cells = sorted(p.name.split("__", 2)[2] for p in (tmp_path / "s").glob("*__steer-*"))
+    assert cells == ["a0__layers2", "a8__layers2", "a8__layers2__gate0.5"]
+    gated = next((tmp_path / "s").glob("*__gate0.5"))
+    config = json.loads((gated / "config.json").read_text())
+    assert config["identity"]["steering"]["gate"] == 0.5
+    (vectors,) = (tmp_path / "s").glob("vectors-*.pt")
+    assert vectors_meta(vectors)["gate"]["layer"] == 1
+    assert 0 <= vectors_meta(vectors)["gate"]["probe_accuracy"] <= 1
+    # a vectors file without a probe cannot gate
+    fit_out = tmp_path / "plain.pt"
+    invoke(
+        "steer",
+        "fit",
+        "--model",
+        model,
+        "--data-dir",
+        str(full_data_dir),
+        "--data-split",
+        "image",
+        "--limit",
+        "24",
+        "--layers",
+        "2",
+        "--out",
+        str(fit_out),
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--model",
+            model,
+            "--data-dir",
+            str(full_data_dir),
+            "--split",
+            "image",
+            "--limit",
+            "6",
+            "--steer",
+            str(fit_out),
+            "--gate",
+            "0.5",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 2 and "no gate probe" in result.output

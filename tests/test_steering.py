@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from vscbench.chat import ask  # noqa: E402
 from vscbench.local.steering import (  # noqa: E402
+    Gate,
     Steering,
     collect,
     decoder_layers,
@@ -155,3 +156,34 @@ def test_vectors_file_round_trip(tmp_path: Path) -> None:
     assert list(load_steering(heads_path, 1.0).heads) == [(0, 1)]
     with pytest.raises(ValueError, match="no vectors for layer"):
         load_steering(path, 1.0, layers=[7])
+
+
+def test_gate_steers_only_the_rows_its_probe_lets_through(vlm: LocalVLM, picture: Path) -> None:
+    """Gated steering: rows the probe scores below the threshold are left exactly alone."""
+    layers = list(range(len(decoder_layers(vlm.model))))
+    base, _ = forward(vlm, picture, layers)
+    width = base[0].shape[-1]
+    vector = torch.randn(width)
+    target = 2
+    # a probe that separates the two prompts: project on their difference at layer 1
+    direction = (base[1][0, -1] - base[1][1, -1]).float()
+    midpoint = float(((base[1][0, -1] + base[1][1, -1]).float() / 2) @ direction)
+    weight = direction * (10 / direction.norm() ** 2)  # a clear margin either side
+    gate = Gate(layer=1, weight=weight, bias=-midpoint * float(10 / direction.norm() ** 2))
+    steering = Steering(alpha=1.5, layers={target: vector}, gate=gate)
+    with steered(vlm.model, steering):
+        hooked, _ = forward(vlm, picture, layers)
+    assert not torch.equal(hooked[target][0], base[target][0])  # row 0 scored high: steered
+    assert torch.equal(hooked[target][1], base[target][1])  # row 1 scored low: untouched
+    assert torch.allclose(hooked[target][0], base[target][0] + 1.5 * vector, atol=1e-5)
+    always = Steering(alpha=1.5, layers={target: vector}, gate=Gate(1, weight * 0, 10.0))
+    never = Steering(alpha=1.5, layers={target: vector}, gate=Gate(1, weight * 0, -10.0))
+    with steered(vlm.model, always):
+        on, _ = forward(vlm, picture, layers)
+    with steered(vlm.model, never):
+        off, _ = forward(vlm, picture, layers)
+    assert torch.allclose(on[target], base[target] + 1.5 * vector, atol=1e-5)
+    assert torch.equal(off[target], base[target])
+    late = Steering(alpha=1.0, layers={1: vector}, gate=Gate(2, weight, 0.0))
+    with pytest.raises(ValueError, match="gate at or before"), steered(vlm.model, late):
+        pass

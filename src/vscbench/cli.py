@@ -326,6 +326,10 @@ def run_cmd(
     steer_layers: Annotated[
         str | None, typer.Option("--layers", help="Steer only these layers, comma-separated")
     ] = None,
+    gate: Annotated[
+        float | None,
+        typer.Option(help="Steer only prompts the vectors file's probe scores >= this (0-1)"),
+    ] = None,
     temperature: Annotated[float | None, typer.Option()] = 0.0,
     max_tokens: Annotated[int | None, typer.Option()] = 1024,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -382,6 +386,7 @@ def run_cmd(
             else (str(steer) if steer else None),
             alpha=alpha,
             steer_layers=_ints(steer_layers),
+            gate=gate,
         )
         _ensure_sheets(resolve_data_dir(data_dir), config.splits)
         with _run_progress("generating") as update:
@@ -479,6 +484,9 @@ def steer_fit(
     data_split: Annotated[str, typer.Option("--data-split", help="image, text or both")] = (
         "image,text"
     ),
+    gate_layer: Annotated[
+        int | None, typer.Option(help="Also fit a probe here, for gated steering (--gate)")
+    ] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
 ) -> None:
     """Fit per-layer (or top-k head) mean-difference vectors on the calibration side."""
@@ -504,10 +512,11 @@ def steer_fit(
             _csv(data_split, SPLITS, "split"),
             batch_size,
             limit,
+            gate_layer,
         )
     except (DataError, ValueError) as exc:
         raise _fail(str(exc)) from None
-    save_vectors(out_file, result.vectors, result.meta)
+    save_vectors(out_file, result.vectors, result.meta, result.gate)
     meta = result.meta
     out.print(
         f"fitted {len(result.vectors)} {level} vector(s) on {meta['n_unsafe']} unsafe and "
@@ -517,6 +526,11 @@ def steer_fit(
         out.print(
             f"  layer {head['layer']} head {head['head']}: probe accuracy "
             f"{head['probe_accuracy']:.3f}"
+        )
+    if result.gate is not None:
+        out.print(
+            f"gate probe at layer {result.gate.layer}: held-out accuracy "
+            f"{result.gate.accuracy:.3f} (calibration queries split in halves)"
         )
 
 
@@ -538,9 +552,16 @@ def steer_sweep(
     judge: JudgeOpt = None,
     max_tokens: Annotated[int, typer.Option()] = 256,
     batch_size: Annotated[int, typer.Option()] = 8,
+    gate_layer: Annotated[
+        int | None, typer.Option(help="Fit a gate probe at this layer (with --gates)")
+    ] = None,
+    gates: Annotated[
+        str | None,
+        typer.Option(help="Gate thresholds to sweep beside ungated steering, comma-separated"),
+    ] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
 ) -> None:
-    """Fit once, then run the test side for every alpha x layer set (resumable)."""
+    """Fit once, then run the test side for every alpha x layer set (x gate) (resumable)."""
     from vscbench.sweep import steer_sweep as sweep
 
     try:
@@ -558,6 +579,7 @@ def steer_sweep(
                 "splits": _csv(split, SPLITS, "split"),
                 "batch_size": batch_size,
                 "limit": limit,
+                "gate_layer": gate_layer,
             },
             {
                 "model_args": _model_args(model_arg or []),
@@ -569,6 +591,7 @@ def steer_sweep(
                 "max_tokens": max_tokens,
                 "batch_size": batch_size,
             },
+            [None, *(float(g) for g in _csv(gates))],
         )
     except (DataError, RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -644,7 +667,7 @@ def utility_cmd(
     method: Annotated[str, typer.Option(help="Prompt method, when not using --run")] = "none",
     base_url: Annotated[str | None, typer.Option()] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where utility.json goes")] = None,
-    scoring: Annotated[str, typer.Option(help="exact or llm:MODEL")] = "exact",
+    scoring: Annotated[str, typer.Option(help="exact, contains or llm:MODEL")] = "exact",
     judge_base_url: Annotated[str | None, typer.Option()] = None,
     image_col: Annotated[str, typer.Option()] = "image",
     question_col: Annotated[str, typer.Option()] = "question",

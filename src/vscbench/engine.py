@@ -90,6 +90,7 @@ class RunConfig:
     steer: str | None = None  # vectors file from `vscbench steer fit`
     alpha: float = 1.0  # steering strength
     steer_layers: tuple[int, ...] = ()  # restrict the vectors to these layers
+    gate: float | None = None  # steer only prompts the vectors file's probe scores >= this
 
     @property
     def judge(self) -> str:
@@ -136,6 +137,7 @@ def run_identity(config: RunConfig, dataset: Dataset, method: Method) -> dict[st
             "sha256": file_sha256(config.steer),
             "alpha": config.alpha,
             "layers": list(config.steer_layers),
+            "gate": config.gate,
         }
     return {
         "selection": {
@@ -335,7 +337,9 @@ def steering_for(config: RunConfig) -> Any:
         return None
     from vscbench.local.steering import load_steering
 
-    return load_steering(Path(config.steer), config.alpha, config.steer_layers or None)
+    return load_steering(
+        Path(config.steer), config.alpha, config.steer_layers or None, config.gate
+    )
 
 
 def _now() -> str:

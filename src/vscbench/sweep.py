@@ -59,10 +59,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
 
 
-def steer_cell_name(model: str, vectors: Path, alpha: float, layers: Sequence[int] = ()) -> str:
-    """``<model>__steer-<sha256[:12]>__a<alpha>[__layers<...>]``: named by the vectors' content."""
+def steer_cell_name(
+    model: str,
+    vectors: Path,
+    alpha: float,
+    layers: Sequence[int] = (),
+    gate: float | None = None,
+) -> str:
+    """``<model>__steer-<sha256[:12]>__a<alpha>[__layers<...>][__gate<t>]``.
+
+    Named by the vectors' content, so other vectors never share a cell.
+    """
     layer_part = f"__layers{'-'.join(map(str, layers))}" if layers else ""
-    return f"{_slug(model)}__steer-{file_sha256(vectors)[:12]}__a{alpha:g}{layer_part}"
+    gate_part = f"__gate{gate:g}" if gate is not None else ""
+    return f"{_slug(model)}__steer-{file_sha256(vectors)[:12]}__a{alpha:g}{layer_part}{gate_part}"
 
 
 def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
@@ -126,6 +136,7 @@ def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
         "steer": cell.config.steer,
         "alpha": cell.config.alpha,
         "layers": list(cell.config.steer_layers),
+        "gate": cell.config.gate,
         "sra_u": figures["sra_u"],
         "sra_s": figures["sra_s"],
         "avg": figures["avg"],
@@ -219,12 +230,18 @@ def steer_sweep(
     layer_sets: Sequence[tuple[int, ...]],
     fit_options: dict[str, Any],
     run_options: dict[str, Any],
+    gates: Sequence[float | None] = (None,),
+    utility: dict[str, Any] | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Fit steering once on the calibration side, then run the test side per setting.
 
     The vectors go to ``out/vectors-<sha256[:12]>.pt`` and every cell's name carries the
     same hash: fitting again with other options (``level=head``, other layers or data)
-    makes new vectors, hence new cells, and never reports old answers as theirs.
+    makes new vectors, hence new cells, and never reports old answers as theirs. ``gates``
+    are thresholds of the probe fitted at ``fit_options["gate_layer"]`` (``None``: ungated),
+    so gated and ungated steering land in the same table; gated cells are made for
+    positive alphas only (steering towards refusal, applied where the probe reads the
+    prompt as unsafe).
     """
     from vscbench.backends import is_text_only, local_id
     from vscbench.local.fit import fit
@@ -237,22 +254,27 @@ def steer_sweep(
     result = fit(model, layers=all_layers, side="calibration", **fit_options)
     out.mkdir(parents=True, exist_ok=True)
     scratch = out / "vectors.pt.part"
-    save_vectors(scratch, result.vectors, result.meta)
+    save_vectors(scratch, result.vectors, result.meta, result.gate)
     vectors = out / f"vectors-{file_sha256(scratch)[:12]}.pt"
     scratch.replace(vectors)
     cells = [
         Cell(
-            steer_cell_name(model, vectors, alpha, group),
+            steer_cell_name(model, vectors, alpha, group, gate),
             RunConfig(
                 model=model,
                 eval_on="test",
                 steer=str(vectors),
                 alpha=alpha,
                 steer_layers=tuple(group),
+                gate=gate,
                 **run_options,
             ),
+            dict(utility or {}),
         )
         for group in layer_sets or [()]
         for alpha in alphas
+        for gate in gates
+        # the gate lets steering towards refusal reach only prompts it reads as unsafe
+        if gate is None or alpha > 0
     ]
     return vectors, run_cells(cells, out)

@@ -2,8 +2,9 @@
 
 A VQA table (CSV, JSONL or XLSX with image, question and answer columns; image paths
 relative to the table) is put to the model with the same method and settings as a
-safety run, and scored by normalised exact match (the reference appears as the answer,
-or at the start of it) or by an LLM judge asked whether the answer matches the
+safety run, and scored by normalised exact match (``exact``: the reference is the answer,
+or opens it), by containment (``contains``: the reference appears as whole words, for
+models that answer in sentences) or by an LLM judge asked whether the answer matches the
 reference. The score lands in ``utility.json`` and, for a run directory, in its
 ``metrics.json`` under ``utility``, so the report can set SRA against utility.
 """
@@ -47,6 +48,20 @@ def exact_match(answer: str, reference: str) -> bool:
     return bool(want) and (got == want or got.startswith(want + " "))
 
 
+def contains_match(answer: str, reference: str) -> bool:
+    """The normalised reference appears as whole words in the answer.
+
+    For chat models that answer in sentences ("The capital of France is Paris."); it
+    credits an answer that names the reference among others, so it suits short factual
+    questions with one clear answer.
+    """
+    got, want = f" {normalise(answer)} ", normalise(reference)
+    return bool(want) and f" {want} " in got
+
+
+MATCHERS = {"exact": exact_match, "contains": contains_match}
+
+
 @dataclass
 class UtilityResult:
     score: float | None
@@ -85,8 +100,8 @@ def evaluate_utility(
         judge = make_generate(
             scoring[4:], judge_base_url, {}, Settings(temperature=0.0, max_tokens=8)
         )
-    elif scoring != "exact":
-        raise ValueError(f"scoring is 'exact' or 'llm:MODEL', not {scoring!r}")
+    elif scoring not in MATCHERS:
+        raise ValueError(f"scoring is 'exact', 'contains' or 'llm:MODEL', not {scoring!r}")
 
     async def one(index: int, question: str, reference: str, path: Path | None) -> dict[str, Any]:
         item = Item(
@@ -115,7 +130,7 @@ def evaluate_utility(
         if out_row["error"]:
             return out_row
         if judge is None:
-            out_row["correct"] = exact_match(answer.text, reference)
+            out_row["correct"] = MATCHERS[scoring](answer.text, reference)
         else:
             verdict = await judge(
                 ask(JUDGE_PROMPT.format(question=question, reference=reference, answer=answer.text))

@@ -20,11 +20,13 @@ from vscbench.dataset import Selection, load_dataset
 from vscbench.items import TEXT_VARIANTS
 from vscbench.local.lm import LocalLM
 from vscbench.local.steering import (
+    Gate,
     Level,
     Position,
     collect,
     data_hash,
     decoder_layers,
+    fit_probe,
     head_shape,
     mean_difference,
     probe_accuracy,
@@ -68,6 +70,7 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
 class FitResult:
     vectors: dict[Any, torch.Tensor]
     meta: dict[str, Any]
+    gate: Gate | None = None
 
 
 def fit(
@@ -84,11 +87,15 @@ def fit(
     splits: Sequence[str] = ("image", "text"),
     batch_size: int = 8,
     limit: int | None = None,
+    gate_layer: int | None = None,
 ) -> FitResult:
     """Mean-difference vectors (unsafe minus safe) per layer, or per top-k head.
 
     ``model`` is ``hf-vlm/<id>`` or ``hf-lm/<id>``; a text-only model is fitted on the
-    text-centric ``txt`` pairs, the only ones it can read.
+    text-centric ``txt`` pairs, the only ones it can read. With ``gate_layer``, a linear
+    probe on that layer's output is fitted too (for gated steering, see
+    :class:`vscbench.local.steering.Gate`); its accuracy on held-out calibration queries
+    is in ``meta["gate"]``.
     """
     from vscbench.backends import is_text_only, local_id
 
@@ -120,10 +127,11 @@ def fit(
     if bad:
         raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; got {bad}")
     digest = data_hash([i.id for i in items], dataset.sha256)
+    requests = [(i.prompt, dataset.images[i.id]) for i in items]
     acts = _cached_activations(
         vlm,
         model_id,
-        [(i.prompt, dataset.images[i.id]) for i in items],
+        requests,
         chosen,
         position,
         level,
@@ -142,12 +150,48 @@ def fit(
         "n_unsafe": int(labels.sum()),
         "n_safe": int((~labels).sum()),
     }
+    gate = None
+    if gate_layer is not None:
+        if not 0 <= gate_layer < n_layers:
+            raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; gate layer {gate_layer}")
+        if level == "layer" and gate_layer in acts:
+            gate_acts = acts[gate_layer]
+        else:
+            gate_acts = _cached_activations(
+                vlm, model_id, requests, [gate_layer], position, "layer", digest, batch_size
+            )[gate_layer]
+        gate = _fit_gate(items, labels, gate_acts, gate_layer, split_seed)
+        meta["gate"] = {"layer": gate_layer, "probe_accuracy": gate.accuracy}
     if level == "layer":
         vectors: dict[Any, torch.Tensor] = {
             i: mean_difference(acts[i][labels], acts[i][~labels]) for i in chosen
         }
-        return FitResult(vectors, meta)
-    return _fit_heads(vlm, items, labels, acts, chosen, top_k, split_seed, meta)
+        return FitResult(vectors, meta, gate)
+    result = _fit_heads(vlm, items, labels, acts, chosen, top_k, split_seed, meta)
+    result.gate = gate
+    return result
+
+
+def _query_halves(items: Sequence[Any], seed: int) -> torch.Tensor:
+    """Two halves by query, so one query's pairs never straddle train and test."""
+    return torch.tensor(
+        [
+            int(hashlib.sha256(f"{seed}:{query_key(i)}".encode()).hexdigest(), 16) % 2 == 0
+            for i in items
+        ]
+    )
+
+
+def _fit_gate(
+    items: Sequence[Any], labels: torch.Tensor, acts: torch.Tensor, layer: int, seed: int
+) -> Gate:
+    """The gate's probe, fitted on all calibration pairs; its accuracy from halves."""
+    half = _query_halves(items, seed)
+    if half.all() or not half.any():
+        raise DataError("too few calibration queries to train and test the gate's probe")
+    accuracy = probe_accuracy(acts[half][None], labels[half], acts[~half][None], labels[~half])
+    weight, bias = fit_probe(acts, labels)
+    return Gate(layer, weight, bias, accuracy=float(accuracy[0]))
 
 
 def _fit_heads(
@@ -162,13 +206,7 @@ def _fit_heads(
 ) -> FitResult:
     """Rank heads by held-out probe accuracy; keep the top-k heads' difference vectors."""
     heads, _ = head_shape(vlm.model)
-    # probe train/test halves by query, so one query's pairs never straddle them
-    half = torch.tensor(
-        [
-            int(hashlib.sha256(f"{seed}:{query_key(i)}".encode()).hexdigest(), 16) % 2 == 0
-            for i in items
-        ]
-    )
+    half = _query_halves(items, seed)
     if half.all() or not half.any():
         raise DataError("too few calibration queries to train and test head probes")
     per_head = torch.cat([split_heads(acts[i], heads) for i in layers])  # [L*H, n, d]

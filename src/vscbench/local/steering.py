@@ -80,12 +80,30 @@ def _replace_hidden(output: Any, hidden: torch.Tensor) -> Any:
 
 
 @dataclass
+class Gate:
+    """Steer only the prompts a linear probe reads as unsafe.
+
+    At decoder layer ``layer``, on the prompt's last token (inputs are left-padded), the
+    probe's probability ``sigmoid(weight · h + bias)`` is computed once per prompt; the
+    steering applies to the rows where it is at least ``threshold``, through the prompt
+    and every generated token, and to no other row of the batch.
+    """
+
+    layer: int
+    weight: torch.Tensor
+    bias: float
+    threshold: float = 0.5
+    accuracy: float | None = None  # the probe's held-out accuracy when it was fitted
+
+
+@dataclass
 class Steering:
     """What to add where. ``layers``: layer -> vector; ``heads``: (layer, head) -> vector."""
 
     alpha: float
     layers: dict[int, torch.Tensor] = field(default_factory=dict)
     heads: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    gate: Gate | None = None
 
 
 @contextmanager
@@ -96,9 +114,22 @@ def steered(model: nn.Module, steering: Steering | None) -> Iterator[None]:
         return
     layers = decoder_layers(model)
     handles = []
+    rows: dict[str, torch.Tensor | None] = {"mask": None}  # which rows the gate lets through
+    gate = steering.gate
+    if gate is not None:
+        earliest = min([*steering.layers, *(i - 1 for i, _ in steering.heads)])
+        if gate.layer > earliest:
+            raise ValueError(
+                f"the gate reads layer {gate.layer}, after steering starts (layer {earliest}); "
+                "gate at or before the first steered layer"
+            )
     try:
+        if gate is not None:  # registered first: it sees the layer's unsteered output
+            handles.append(layers[gate.layer].register_forward_hook(_gate_hook(gate, rows)))
         for index, vector in steering.layers.items():
-            handles.append(layers[index].register_forward_hook(_layer_hook(steering.alpha, vector)))
+            handles.append(
+                layers[index].register_forward_hook(_layer_hook(steering.alpha, vector, rows))
+            )
         by_layer: dict[int, dict[int, torch.Tensor]] = {}
         for (index, head), vector in steering.heads.items():
             by_layer.setdefault(index, {})[head] = vector
@@ -107,7 +138,7 @@ def steered(model: nn.Module, steering: Steering | None) -> Iterator[None]:
             for index, heads in by_layer.items():
                 proj = attention_output(layers[index])
                 handles.append(
-                    proj.register_forward_pre_hook(_head_hook(steering.alpha, heads, dim))
+                    proj.register_forward_pre_hook(_head_hook(steering.alpha, heads, dim, rows))
                 )
         yield
     finally:
@@ -115,22 +146,46 @@ def steered(model: nn.Module, steering: Steering | None) -> Iterator[None]:
             handle.remove()
 
 
-def _layer_hook(alpha: float, vector: torch.Tensor) -> Any:
-    def hook(module: nn.Module, args: Any, output: Any) -> Any:
+def _gated(shift: torch.Tensor, rows: Mapping[str, torch.Tensor | None]) -> torch.Tensor:
+    """``shift`` for every row, or only for the rows the gate let through."""
+    mask = rows["mask"]
+    if mask is None:
+        return shift
+    return shift * mask.to(device=shift.device, dtype=shift.dtype)[:, None, None]
+
+
+def _gate_hook(gate: Gate, rows: dict[str, torch.Tensor | None]) -> Any:
+    def hook(module: nn.Module, args: Any, output: Any) -> None:
         hidden = _hidden(output)
-        shift = (alpha * vector).to(device=hidden.device, dtype=hidden.dtype)
-        return _replace_hidden(output, hidden + shift)
+        if hidden.shape[1] > 1 or rows["mask"] is None:  # a prompt pass: decide anew
+            last = hidden[:, -1, :].float()
+            weight = gate.weight.to(device=last.device, dtype=last.dtype)
+            rows["mask"] = torch.sigmoid(last @ weight + gate.bias) >= gate.threshold
 
     return hook
 
 
-def _head_hook(alpha: float, heads: Mapping[int, torch.Tensor], dim: int) -> Any:
+def _layer_hook(alpha: float, vector: torch.Tensor, rows: Mapping[str, torch.Tensor | None]) -> Any:
+    def hook(module: nn.Module, args: Any, output: Any) -> Any:
+        hidden = _hidden(output)
+        shift = (alpha * vector).to(device=hidden.device, dtype=hidden.dtype)
+        return _replace_hidden(output, hidden + _gated(shift.expand_as(hidden), rows))
+
+    return hook
+
+
+def _head_hook(
+    alpha: float,
+    heads: Mapping[int, torch.Tensor],
+    dim: int,
+    rows: Mapping[str, torch.Tensor | None],
+) -> Any:
     def hook(module: nn.Module, args: Any) -> Any:
         x = args[0]
         shift = torch.zeros(x.shape[-1], device=x.device, dtype=x.dtype)
         for head, vector in heads.items():
             shift[head * dim : (head + 1) * dim] = (alpha * vector).to(x.device, x.dtype)
-        return (x + shift, *args[1:])
+        return (x + _gated(shift.expand_as(x), rows), *args[1:])
 
     return hook
 
@@ -246,6 +301,30 @@ def probe_accuracy(
         return (predicted == test_y.bool()).float().mean(1)
 
 
+def fit_probe(x: torch.Tensor, y: torch.Tensor, steps: int = 300) -> tuple[torch.Tensor, float]:
+    """A logistic probe on activations ``x`` [n, dim] for labels ``y`` [n]: (weight, bias)
+    such that ``sigmoid(x @ weight + bias)`` is the probability of ``y = 1``.
+
+    Trained on standardised features (as :func:`probe_accuracy` is); the scaling is folded
+    back into the weight and bias so the gate reads raw activations.
+    """
+    x = x.float()
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xs = (x - mean) / std
+    weight = torch.zeros(x.shape[1], requires_grad=True)
+    bias = torch.zeros((), requires_grad=True)
+    optimiser = torch.optim.Adam([weight, bias], lr=0.05)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(xs @ weight + bias, y.float())
+        loss = loss + 1e-3 * weight.pow(2).sum()
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        raw = weight / std
+        return raw.detach().clone(), float(bias - (raw * mean).sum())
+
+
 def split_heads(acts: torch.Tensor, heads: int) -> torch.Tensor:
     """[n, heads × dim] -> [heads, n, dim]."""
     n, width = acts.shape
@@ -260,22 +339,56 @@ def data_hash(ids: Sequence[str], sheet_sha: Mapping[str, str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def save_vectors(path: Path, vectors: Mapping[Any, torch.Tensor], meta: Mapping[str, Any]) -> None:
+def save_vectors(
+    path: Path,
+    vectors: Mapping[Any, torch.Tensor],
+    meta: Mapping[str, Any],
+    gate: Gate | None = None,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     keys = [list(k) if isinstance(k, tuple) else k for k in vectors]
-    torch.save(
-        {"keys": keys, "vectors": torch.stack(list(vectors.values())), "meta": dict(meta)}, path
-    )
+    data: dict[str, Any] = {
+        "keys": keys,
+        "vectors": torch.stack(list(vectors.values())),
+        "meta": dict(meta),
+    }
+    if gate is not None:
+        data["gate"] = {
+            "layer": gate.layer,
+            "weight": gate.weight,
+            "bias": float(gate.bias),
+            "accuracy": gate.accuracy,
+        }
+    torch.save(data, path)
 
 
-def load_steering(path: Path, alpha: float, layers: Sequence[int] | None = None) -> Steering:
-    """A :class:`Steering` from a vectors file, optionally restricted to some layers."""
+def load_steering(
+    path: Path,
+    alpha: float,
+    layers: Sequence[int] | None = None,
+    gate_threshold: float | None = None,
+) -> Steering:
+    """A :class:`Steering` from a vectors file, optionally restricted to some layers and
+    gated by the file's probe at ``gate_threshold``."""
     try:
         data = torch.load(path, weights_only=True)
     except (OSError, RuntimeError) as exc:
         raise ValueError(f"{path}: not a vscbench vectors file ({exc})") from exc
     meta = data["meta"]
     steering = Steering(alpha)
+    if gate_threshold is not None:
+        probe = data.get("gate")
+        if probe is None:
+            raise ValueError(
+                f"{path} has no gate probe; fit it with `vscbench steer fit --gate-layer L`"
+            )
+        steering.gate = Gate(
+            int(probe["layer"]),
+            probe["weight"],
+            float(probe["bias"]),
+            float(gate_threshold),
+            probe.get("accuracy"),
+        )
     for key, vector in zip(data["keys"], data["vectors"], strict=True):
         layer = key[0] if isinstance(key, list) else key
         if layers is not None and layer not in layers:

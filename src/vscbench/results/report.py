@@ -151,14 +151,19 @@ def grouped_bars(
 
 
 def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
-    """Runs of one model and one vectors file at several alphas, by alpha."""
+    """Runs of one model, one vectors file (by content), one layer set and one gate at
+    several alphas, by alpha."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         config = run.metrics.get("config", {})
         if config.get("steer"):
-            key = f"{config['model']} · {Path(config['steer']).name} · layers " + (
+            steering = (config.get("identity") or {}).get("steering") or {}
+            vectors = (steering.get("sha256") or "")[:12] or Path(config["steer"]).name
+            key = f"{config['model'].split('/')[-1]} · {vectors} · layers " + (
                 ",".join(map(str, config.get("steer_layers") or [])) or "all"
             )
+            if config.get("gate") is not None:
+                key += f" · gate {config['gate']:g}"
             groups[key].append(run)
     return {
         k: sorted(v, key=lambda r: r.metrics["config"]["alpha"])
