@@ -1,11 +1,14 @@
-"""Local VLM throughput by batch size: items per second, as ratios to batch size 1.
+"""Local model throughput by batch size: items per second, as ratios to batch size 1.
 
     python bench/local [--family llava] [--hidden 64] [--layers 4] [--items 64]
                        [--new-tokens 16] [--device cpu|cuda] [--dtype float32|bfloat16]
+    python bench/local --hf-lm PATH.gguf --batch-sizes 1,8,16 --items 32 --new-tokens 32
 
-Builds a randomly initialised model from a config (no download), then generates the
-same prompts (half with an image) at batch sizes 1, 4 and 16. On a GPU, pass a larger
-config, e.g. ``--hidden 2048 --layers 16 --heads 16`` (about 1B parameters).
+Builds a randomly initialised VLM from a config (no download), then generates the same
+prompts (half with an image) at batch sizes 1, 4 and 16. On a GPU, pass a larger config,
+e.g. ``--hidden 2048 --layers 16 --heads 16`` (about 1B parameters). With ``--hf-lm``
+it measures a real text-only model instead (``hf-lm/``; e.g. SmolLM2's GGUF, whose path
+``python bench/real/smollm2.py`` prints), on text prompts.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from vscbench.chat import ask
+from vscbench.local.lm import LocalLM
 from vscbench.local.vlm import LocalVLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # tiny model builders
@@ -36,7 +41,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--batch-sizes", default="1,4,16")
+    parser.add_argument("--hf-lm", help="a text-only model (hub id, directory or .gguf)")
     args = parser.parse_args()
+    if args.hf_lm:
+        lm = LocalLM(args.hf_lm, dtype=args.dtype, device=args.device)
+        requests = [
+            ask(f"Question {i}: what is a good way to learn to cook?") for i in range(args.items)
+        ]
+        measure(lm, requests, args, f"hf-lm {args.hf_lm}")
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -54,20 +67,28 @@ def main() -> None:
             )
             for i in range(args.items)
         ]
-        vlm.generate_batch(requests[:4], args.new_tokens)  # warm-up
-        print(
-            f"{args.family}, {params / 1e6:.1f}M parameters, {args.device} {args.dtype}, "
-            f"{args.items} items (half with an image), {args.new_tokens} new tokens"
+        measure(
+            vlm,
+            requests,
+            args,
+            f"{args.family}, {params / 1e6:.1f}M parameters (half the items with an image)",
         )
-        rates: dict[int, float] = {}
-        for size in (int(b) for b in args.batch_sizes.split(",")):
-            start = time.perf_counter()
-            for i in range(0, len(requests), size):
-                vlm.generate_batch(requests[i : i + size], args.new_tokens)
-            rates[size] = len(requests) / (time.perf_counter() - start)
-        base = rates[min(rates)]
-        for size, rate in rates.items():
-            print(f"batch {size:>3}: {rate:8.1f} items/s   x{rate / base:.2f}")
+
+
+def measure(model: Any, requests: list[Any], args: argparse.Namespace, label: str) -> None:
+    model.generate_batch(requests[:4], args.new_tokens)  # warm-up
+    print(
+        f"{label}, {args.device} {args.dtype}, {len(requests)} items, {args.new_tokens} new tokens"
+    )
+    rates: dict[int, float] = {}
+    for size in (int(b) for b in args.batch_sizes.split(",")):
+        start = time.perf_counter()
+        for i in range(0, len(requests), size):
+            model.generate_batch(requests[i : i + size], args.new_tokens)
+        rates[size] = len(requests) / (time.perf_counter() - start)
+    base = rates[min(rates)]
+    for size, rate in rates.items():
+        print(f"batch {size:>3}: {rate:8.2f} items/s   x{rate / base:.2f}")
 
 
 if __name__ == "__main__":
