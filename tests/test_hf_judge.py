@@ -106,3 +106,17 @@ def test_unknown_labels_are_a_judge_failure(tmp_path: Path) -> None:
     assert all(v.aware is None and "cannot tell which" in v.error for v in verdicts)
     with_option = asyncio.run(judge_all(make_judge(f"hf-classifier:{path}?positive=LABEL_1")))
     assert all(v.error is None for v in with_option)
+
+
+def test_reused_across_event_loops(classifier_dir: Path) -> None:
+    """One judge, two ``asyncio.run`` calls (as ``judge`` tables and ``score`` make): the
+    second must not wait on the first loop's lock (it hung before)."""
+    judge = make_judge(f"hf-classifier:{classifier_dir}?batch_size=1&device=cpu")
+
+    async def bounded() -> list:
+        return await asyncio.wait_for(judge_all(judge), 60)
+
+    first = asyncio.run(bounded())
+    second = asyncio.run(bounded())
+    assert [v.label for v in first] == [v.label for v in second]
+    assert all(v.error is None for v in second)
