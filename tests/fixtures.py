@@ -271,3 +271,69 @@ def _tiny_qwen2_vl(path: Path, tokenizer: Any, text: Any, seed: int) -> Path:
         min_pixels=28 * 28, max_pixels=56 * 56, patch_size=14, merge_size=2, temporal_patch_size=2
     ).save_pretrained(path)
     return path
+
+
+# --- a small VLM whose language half is real -----------------------------------------
+
+#: SmolLM2's ChatML template (its default system prompt included), extended so a user
+#: turn may hold image parts, written as LLaVA's ``<image>`` placeholder.
+SMOLLM2_VLM_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>"
+    "{% else %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_smollm2_llava(gguf: Path, path: Path, seed: int = 0) -> Path:
+    """A LLaVA whose language model is SmolLM2-135M-Instruct (weights, tokenizer, chat
+    template) and whose vision tower and projector are small and random; saved as a
+    checkpoint directory that ``hf-vlm/<path>`` loads through its processor.
+    """
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        CLIPImageProcessorPil,
+        CLIPVisionConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    tokenizer.chat_template = SMOLLM2_VLM_TEMPLATE
+    language = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    language.resize_token_embeddings(len(tokenizer))
+    config = LlavaConfig(
+        vision_config=CLIPVisionConfig(**TINY_VISION),
+        text_config=language.config,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        pad_token_id=tokenizer.pad_token_id,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
+        tie_word_embeddings=language.config.tie_word_embeddings,
+    )
+    model = LlavaForConditionalGeneration(config)
+    model.model.language_model.load_state_dict(language.model.state_dict())
+    model.lm_head.load_state_dict(language.lm_head.state_dict())
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(
+            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
+        ),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+        chat_template=SMOLLM2_VLM_TEMPLATE,
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    model.to(torch.bfloat16).save_pretrained(path)
+    processor.save_pretrained(path)
+    return path

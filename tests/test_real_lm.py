@@ -109,3 +109,49 @@ def test_a_local_llm_judge() -> None:
     # a 135M model may or may not write a label: either a verdict or a reported failure
     assert (verdict.aware is not None) or verdict.error == "judge output has no label"
     assert verdict.output is not None
+
+
+# --- a LLaVA whose language half is SmolLM2 -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fixtures import build_smollm2_llava
+
+    return build_smollm2_llava(Path(GGUF), tmp_path_factory.mktemp("smollm2-llava"))
+
+
+def test_hf_vlm_with_a_real_language_half(smollm2_llava: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from vscbench.local.vlm import LocalVLM
+
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (40, 30), (200, 40, 10)).save(picture)
+    vlm = LocalVLM(str(smollm2_llava))
+    text = vlm.chat_text(ask("What is this?", picture))
+    assert "<|im_start|>user\n<image>What is this?<|im_end|>" in text  # SmolLM2's template
+    inputs = vlm.inputs([ask("What is this?", picture)])
+    image_tokens = int((inputs["input_ids"] == vlm.model.config.image_token_index).sum())
+    assert image_tokens == 4  # 28x28 pixels in 14x14 patches, CLS dropped
+    answers = vlm.generate_batch(
+        [ask("What is the capital of France?"), ask("What is in the picture?", picture)],
+        max_new_tokens=10,
+    )
+    assert "Paris" in answers[0].text  # the language half is real
+    assert answers[1].text.strip() and answers[1].usage["input_tokens"] > image_tokens
+
+
+def test_run_with_the_real_language_half(
+    smollm2_llava: Path, full_data_dir: Path, tmp_path: Path
+) -> None:
+    config = RunConfig(
+        model=f"hf-vlm/{smollm2_llava}",
+        data_dir=str(full_data_dir),
+        splits=("image",),
+        limit=6,
+        max_tokens=8,
+        judges=("refusal",),
+    )
+    result = run(config, tmp_path / "run")
+    assert result.metrics["counts"]["scored"] == 6 and result.metrics["counts"]["failed"] == 0
