@@ -15,6 +15,7 @@ against the loopback server in ``vscbench.loopback``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import socket
 import subprocess
@@ -63,10 +64,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--data-dir", default=None, help="default: $VSCBENCH_DATA")
     args = parser.parse_args()
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        raise SystemExit('needs llama-cpp-python: pip install "llama-cpp-python[server]"') from None
+    # only look: importing llama_cpp here would load its threading runtime beside torch's
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise SystemExit('needs llama-cpp-python: pip install "llama-cpp-python[server]"')
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     gguf = gguf_path()
     port = free_port()
@@ -105,6 +105,10 @@ def main() -> None:
                 ),
                 Path(tmp) / "server",
             )
+            # load (and de-quantise) before timing, as the server loaded before its run
+            from vscbench.local.fit import load_local
+
+            load_local(f"hf-lm/{gguf}")
             local, m_local = timed(
                 RunConfig(model=f"hf-lm/{gguf}", batch_size=args.batch_size, **common),
                 Path(tmp) / "local",
