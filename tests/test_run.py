@@ -465,3 +465,21 @@ def test_llm_judge_keeps_to_max_connections(
             judge_cache=False,
         )
     assert len(judge_srv.requests) == 24 and judge_srv.peak_in_flight == 2
+
+
+def test_missing_api_key_is_one_line(
+    full_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inspect's prerequisite error becomes one plain line naming the variable, exit 2."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            *flags(model="openai/gpt-4o-mini", data_dir=full_data_dir, out=tmp_path / "run"),
+            *flags(split="text", variants="txt", limit=2),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY" in result.output and "[bold]" not in result.output
+    assert "Traceback" not in result.output

@@ -227,6 +227,7 @@ def answer_from_inspect(output: Any) -> Answer:
 def inspect_model(
     model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
 ) -> Generate:
+    from inspect_ai._util.error import PrerequisiteError
     from inspect_ai.model import (
         ChatMessageAssistant,
         ChatMessageSystem,
@@ -249,7 +250,13 @@ def inspect_model(
         max_retries=settings.max_retries,
         timeout=settings.timeout,
     )
-    handle = get_model(model, base_url=base_url, config=config, **args)
+    try:
+        handle = get_model(model, base_url=base_url, config=config, **args)
+    except PrerequisiteError as exc:  # e.g. no OPENAI_API_KEY: a setup step, not a crash
+        from rich.text import Text
+
+        message = " ".join(Text.from_markup(str(exc)).plain.split())
+        raise ValueError(f"{model}: {message.removeprefix('ERROR: ')}") from None
 
     kinds = {
         "system": ChatMessageSystem,
