@@ -101,6 +101,23 @@ def _byte_tokenizer(named: dict[str, str] | None = None) -> Any:
     )
 
 
+def llava_processor(tokenizer: Any, chat_template: str) -> Any:
+    """A LLaVA processor for 28x28 images in 14x14 patches (4 image tokens)."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    return LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(
+            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
+        ),
+        tokenizer=tokenizer,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+        chat_template=chat_template,
+    )
+
+
 def build_tiny_vlm(
     family: str, path: Path, seed: int = 0, hidden: int = 64, layers: int = 4, heads: int = 4
 ) -> Path:
@@ -128,11 +145,9 @@ def build_tiny_vlm(
     )
     if family == "llava":
         from transformers import (
-            CLIPImageProcessorPil,
             CLIPVisionConfig,
             LlavaConfig,
             LlavaForConditionalGeneration,
-            LlavaProcessor,
         )
 
         vision = CLIPVisionConfig(**TINY_VISION)
@@ -144,17 +159,7 @@ def build_tiny_vlm(
             vision_feature_select_strategy="default",
             vision_feature_layer=-1,
         )
-        processor = LlavaProcessor(
-            image_processor=CLIPImageProcessorPil(
-                size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
-            ),
-            tokenizer=tokenizer,
-            patch_size=14,
-            vision_feature_select_strategy="default",
-            image_token="<image>",
-            num_additional_image_tokens=1,
-            chat_template=TINY_CHAT_TEMPLATE,
-        )
+        processor = llava_processor(tokenizer, TINY_CHAT_TEMPLATE)
         model_cls: Any = LlavaForConditionalGeneration
     elif family == "idefics3":
         from transformers import (
@@ -297,11 +302,9 @@ def build_smollm2_llava(gguf: Path, path: Path, seed: int = 0) -> Path:
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
-        CLIPImageProcessorPil,
         CLIPVisionConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
-        LlavaProcessor,
     )
 
     torch.manual_seed(seed)
@@ -322,17 +325,7 @@ def build_smollm2_llava(gguf: Path, path: Path, seed: int = 0) -> Path:
     model = LlavaForConditionalGeneration(config)
     model.model.language_model.load_state_dict(language.model.state_dict())
     model.lm_head.load_state_dict(language.lm_head.state_dict())
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(
-            size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}
-        ),
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        image_token="<image>",
-        num_additional_image_tokens=1,
-        chat_template=SMOLLM2_VLM_TEMPLATE,
-    )
+    processor = llava_processor(tokenizer, SMOLLM2_VLM_TEMPLATE)
     path.mkdir(parents=True, exist_ok=True)
     model.to(torch.bfloat16).save_pretrained(path)
     processor.save_pretrained(path)
