@@ -483,3 +483,42 @@ def test_missing_api_key_is_one_line(
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output and "[bold]" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_html_reply_is_an_error_not_a_crash(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A 200 with an HTML body (a proxy's login page, say) is recorded as a failure."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<html><body>Please log in</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                *flags(model=MODEL, base_url=f"http://127.0.0.1:{server.server_port}/v1"),
+                *flags(data_dir=full_data_dir, out=tmp_path / "run", split="text"),
+                *flags(variants="txt", limit=3),
+            ],
+        )
+    finally:
+        server.shutdown()
+    assert result.exit_code == 3, result.output
+    assert "3 of 3 pairs failed" in result.output and "Traceback" not in result.output
+    assert all("not a chat completion" in r["error"] for r in _records(tmp_path / "run"))
