@@ -34,12 +34,10 @@ from typing import Any
 import yaml
 
 from vscbench.engine import RunConfig, run
-from vscbench.results.counting import headline
 from vscbench.results.identity import file_sha256
 from vscbench.results.store import (
     HOLDER_FILE,
     LOCK_FILE,
-    load_records,
     read_json,
     write_json_atomic,
 )
@@ -127,8 +125,8 @@ def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
 
         options = {k: v for k, v in cell.utility.items() if k != "vqa"}
         evaluate_utility(cell.config, Path(cell.utility["vqa"]), target, **options)
-    figures = headline(load_records(target).values())
     metrics = read_json(target / "metrics.json")
+    figures = metrics["headline"]  # counted from the records by results.counting
     return {
         "cell": cell.name,
         "model": cell.config.model,

@@ -83,7 +83,7 @@ def judge_frame(
     )
     out = frame.copy()
     for name in panel.names:
-        verdicts = [_verdict_of(r, name, panel) for r in records]
+        verdicts = [(r.get("judges") or {}).get(name) or {} for r in records]
         for field, column in (
             ("aware", "aware"),
             ("refusal", "refusal"),
@@ -93,10 +93,6 @@ def judge_frame(
         ):
             out[f"{name}_{column}"] = [v.get(field) for v in verdicts]
     return out
-
-
-def _verdict_of(record: dict[str, Any], name: str, panel: JudgePanel) -> dict[str, Any]:
-    return (record.get("judges") or {}).get(name) or {}
 
 
 REFERENCE_COL = "reference_aware"

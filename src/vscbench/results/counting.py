@@ -195,11 +195,6 @@ def in_overall(record: Mapping[str, Any]) -> bool:
     return record["split"] == "image" or record["variant"] in MULTIMODAL_TEXT_VARIANTS
 
 
-def headline(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """The one figure that ranks a run (see the module docstring), with its ``basis``."""
-    return compute_metrics(records)["headline"]
-
-
 def compute_metrics(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Figures for every split, category, variant and XSTest type present in ``records``.
 
