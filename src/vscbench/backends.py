@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,24 @@ def local_id(model: str) -> str:
     )
 
 
+#: The install line of what local models, steering and classifier judges need.
+LOCAL_INSTALL = 'pip install "vscbench[local]"'
+
+
+def require_local_extra(what: str) -> None:
+    """Refuse early, with the install line, when torch or transformers is missing.
+
+    Checked before any model or data is loaded, so a user who installed the base
+    package learns what to add instead of meeting an import traceback mid-run.
+    """
+    absent = [p for p in ("torch", "transformers") if importlib.util.find_spec(p) is None]
+    if absent:
+        raise ValueError(
+            f"{what} needs {' and '.join(absent)}, not installed here: {LOCAL_INSTALL} "
+            "(install the torch build that suits your machine first, see pytorch.org)"
+        )
+
+
 def make_generate(
     model: str,
     base_url: str | None = None,
@@ -51,6 +70,7 @@ def make_generate(
     if settings.steering is not None and not is_local(model):
         raise ValueError(f"{model}: steering needs a local model (hf-vlm/ or hf-lm/)")
     if is_local(model):
+        require_local_extra(model)
         from vscbench.local.backend import local_model as backend
     elif model.startswith("openai-api/"):
         from vscbench.providers import openai_compatible as backend

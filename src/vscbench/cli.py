@@ -30,13 +30,16 @@ from vscbench.data.sheets import DataError, Defect
 from vscbench.dataset import Selection
 from vscbench.images import RENDER_MODES, MissingImage
 from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS
-from vscbench.judges import JUDGE_HELP
+from vscbench.judges import JUDGE_SPECS
 from vscbench.results.store import RunDirError
 
 app = typer.Typer(
     help="VSCBench: measure how well a vision-language model is safety-calibrated.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # plain help: rich's panels cut long values with "…" and took "[...]" for markup
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 110},
 )
 data_app = typer.Typer(help="Fetch, verify and render the benchmark data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -49,6 +52,35 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory [default: $VSCBENCH_DATA or user cache]"),
 ]
+
+
+JudgeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--judge", help="Judge, repeatable; the first is primary (see Judges below)"),
+]
+
+#: The judges, listed in full under every command that takes --judge.
+JUDGES_EPILOG = "Judges:\n\n\b\n" + "\n".join(
+    f"  {spec}\n      {about}" for spec, about in JUDGE_SPECS
+)
+RUN_EPILOG = (
+    "Examples:\n\n\b\n"
+    "  # offline smoke test (mockllm answers with a fixed reply), 20 pairs per split\n"
+    "  vscbench run --model mockllm/model --split text --variants txt,typography,figstep "
+    "--limit 20 --out runs/smoke\n"
+    "  # an API model (key from OPENAI_API_KEY)\n"
+    "  vscbench run --model openai/gpt-4o-mini --out runs/gpt-4o-mini\n"
+    "  # a vLLM / OpenAI-compatible server\n"
+    "  vscbench run --model openai-api/vllm/llava-hf/llava-1.5-7b-hf "
+    "--base-url http://localhost:8000/v1 --out runs/llava\n"
+    '  # a local Hugging Face VLM (pip install "vscbench[local]")\n'
+    "  vscbench run --model hf-vlm/llava-hf/llava-1.5-7b-hf --batch-size 8 --out runs/llava-hf\n"
+    "  # a calibration method on the held-out side, two judges\n"
+    "  vscbench run --model openai/gpt-4o-mini --eval-on test --method reminder "
+    "--judge refusal --judge llm:openai/gpt-4o-mini --out runs/reminder\n\n"
+    "The same command on the same --out resumes: only missing or failed pairs are sent.\n\n"
+    + JUDGES_EPILOG
+)
 
 
 def _csv(
@@ -104,6 +136,13 @@ def _progress(*columns: Any) -> Iterator[Progress]:
 # --- data ---------------------------------------------------------------------------
 
 
+def _data_root(data_dir: Path | None, must_exist: bool = True) -> Path:
+    try:
+        return resolve_data_dir(data_dir, must_exist)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+
+
 @data_app.command("fetch")
 def data_fetch(
     data_dir: DataDirOpt = None,
@@ -115,7 +154,7 @@ def data_fetch(
     """Download the pinned metadata sheets and the image archive (resumable)."""
     from vscbench.data.fetch import FetchError, fetch
 
-    root = resolve_data_dir(data_dir)
+    root = _data_root(data_dir, must_exist=False)
     tasks: dict[str, Any] = {}
     with _progress(
         TextColumn("{task.description}"),
@@ -151,7 +190,7 @@ def data_verify(
     """Check checksums, row counts and every image; exit 1 if a run would lack something."""
     from vscbench.data.verify import verify
 
-    root = resolve_data_dir(data_dir)
+    root = _data_root(data_dir)
     selection = Selection(_csv(split, SPLITS, "split"), _csv(variants, TEXT_VARIANTS, "variant"))
     with _progress(TextColumn("checking images"), BarColumn(), MofNCompleteColumn()) as bar:
         task = bar.add_task("verify", total=None)
@@ -197,9 +236,9 @@ def data_render(
     """Regenerate typography, figstep and concat images from the sheet text."""
     from vscbench.data.layout import TEXT_SHEET
     from vscbench.data.sheets import load_text_centric
-    from vscbench.images import render_item
+    from vscbench.images import render_item, rendered_path
 
-    root = resolve_data_dir(data_dir)
+    root = _data_root(data_dir)
     chosen = _csv(variants, RENDERED_VARIANTS, "variant")
     try:
         items, _ = load_text_centric(root / TEXT_SHEET)
@@ -207,15 +246,24 @@ def data_render(
         raise _fail(str(exc)) from None
     items = [i for i in items if i.variant in chosen]
     failures: list[str] = []
+    present = 0
     with _progress(
         TextColumn("rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     ) as bar:
         for item in bar.track(items):
+            if not force and rendered_path(root, item).is_file():
+                present += 1  # kept as it is; --force renders it again
+                continue
             try:
                 render_item(root, item, overwrite=force)
             except MissingImage as exc:
                 failures.append(str(exc))
-    out.print(f"rendered {len(items) - len(failures)} image(s) under {root / 'vscbench_rendered'}")
+    where = rendered_path(root, items[0]).parents[1] if items else root
+    out.print(
+        f"rendered {len(items) - present - len(failures)} image(s), "
+        f"{present} already present (--force renders them again) under {where}",
+        highlight=False,
+    )
     for failure in failures[:5]:
         out.print(f"  {failure}", highlight=False)
     if failures:
@@ -258,21 +306,27 @@ def _run_progress(label: str) -> Iterator[Any]:
 def _ensure_sheets(root: Path, splits: tuple[str, ...]) -> None:
     """Fetch missing metadata sheets (small, pinned) so a first run needs no extra step."""
     from vscbench.data.fetch import FetchError, fetch
-    from vscbench.data.layout import SHEETS
+    from vscbench.data.layout import LOCAL_DATA_HINT, SHEETS, fetch_hint
 
     if all((root / SHEETS[s].name).is_file() for s in splits):
         return
     console.print(
         f"metadata sheets not in {root}; fetching them (images are not fetched: "
-        "`vscbench data fetch`)"
+        "`vscbench data fetch`)",
+        highlight=False,
     )
     try:
         fetch(root, images=False)
     except FetchError as exc:
-        raise _fail(str(exc), 1) from None
+        raise _fail(
+            f"the metadata sheets are not in {root} and could not be downloaded.\n"
+            f"{LOCAL_DATA_HINT}\nThe download failed: {exc.cause}\n\n"
+            + fetch_hint(root, local=False),
+            1,
+        ) from None
 
 
-@app.command("run")
+@app.command("run", epilog=RUN_EPILOG)
 def run_cmd(
     model: Annotated[
         str,
@@ -290,7 +344,13 @@ def run_cmd(
     variants: Annotated[str, typer.Option(help="Text-centric variants")] = ",".join(TEXT_VARIANTS),
     categories: Annotated[str | None, typer.Option(help="Image-centric categories")] = None,
     types: Annotated[str | None, typer.Option(help="XSTest types (text-centric)")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N pairs per split")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            help="At most N pairs per split: a seeded sample balanced over safe/unsafe, "
+            "category or type, and variant (--split-seed)"
+        ),
+    ] = None,
     eval_on: Annotated[
         str, typer.Option(help="all, or the calibration or test side of the query split")
     ] = "all",
@@ -300,7 +360,7 @@ def run_cmd(
     ] = 0.2,
     judge: Annotated[
         list[str] | None,
-        typer.Option(help=f"Judge, repeatable; the first is primary: {JUDGE_HELP}"),
+        typer.Option(help="Judge, repeatable; the first is primary (see Judges below)"),
     ] = None,
     judge_base_url: Annotated[str | None, typer.Option(help="Base URL for the judge")] = None,
     judge_prompt: Annotated[
@@ -330,9 +390,14 @@ def run_cmd(
         float | None,
         typer.Option(help="Steer only prompts the vectors file's probe scores >= this (0-1)"),
     ] = None,
-    temperature: Annotated[float | None, typer.Option()] = 0.0,
-    max_tokens: Annotated[int | None, typer.Option()] = 1024,
-    seed: Annotated[int | None, typer.Option()] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature")] = 0.0,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Longest reply in tokens (replies are stored up to 16,000 characters)"),
+    ] = 1024,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed, where the model takes one")
+    ] = None,
     model_arg: Annotated[
         list[str] | None, typer.Option("--model-arg", "-M", help="Provider argument KEY=VALUE")
     ] = None,
@@ -343,7 +408,11 @@ def run_cmd(
         bool, typer.Option(help="Keep pairs with an empty prompt")
     ] = False,
     skip_missing_images: Annotated[
-        bool, typer.Option(help="Run even if some pairs have no image (listed as defects)")
+        bool,
+        typer.Option(
+            help="Run even if some pairs have no usable image, missing or undecodable "
+            "(they are listed as defects)"
+        ),
     ] = False,
 ) -> None:
     """Generate, judge and score; the same command on the same --out resumes."""
@@ -389,8 +458,26 @@ def run_cmd(
             gate=gate,
         )
         _ensure_sheets(resolve_data_dir(data_dir), config.splits)
+        if limit is not None:
+            console.print(
+                f"--limit {limit}: a seeded sample of at most {limit} pairs per split, "
+                "balanced over safe/unsafe, category or XSTest type, and variant "
+                f"(seed {split_seed}); a smoke test, not the benchmark's figures",
+                highlight=False,
+            )
         with _run_progress("generating") as update:
-            result = run(config, out_dir, update)
+
+            def on_progress(counts: dict[str, Any]) -> None:
+                if counts.get("kept"):  # the plan of a resumed run, before any request
+                    console.print(
+                        f"resuming {out_dir}: keeping {counts['kept']:,} answer(s); "
+                        f"generating {counts['to_generate']:,}, judging "
+                        f"{counts['to_judge']:,} kept answer(s) that lack a verdict",
+                        highlight=False,
+                    )
+                update(counts)
+
+            result = run(config, out_dir, on_progress)
     except (DataError, RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -399,12 +486,6 @@ def run_cmd(
             "Run the same command again to resume.",
             130,
         ) from None
-    if result.kept:
-        console.print(
-            f"resumed {out_dir}: kept {result.kept:,} answer(s), generated "
-            f"{result.generated:,}, judged {result.judged:,} stored answer(s) again",
-            highlight=False,
-        )
     _finish(result.metrics, out_dir)
 
 
@@ -424,12 +505,12 @@ def _finish(metrics: dict[str, Any], run_dir: Path) -> None:
         raise typer.Exit(3)
 
 
-@app.command("score")
+@app.command("score", epilog=JUDGES_EPILOG)
 def score_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run directory")],
     judge: Annotated[
         list[str] | None,
-        typer.Option(help=f"Judge, repeatable; the first is primary: {JUDGE_HELP}"),
+        typer.Option(help="Judge, repeatable; the first is primary (see Judges below)"),
     ] = None,
     judge_base_url: Annotated[str | None, typer.Option()] = None,
     judge_prompt: Annotated[Path | None, typer.Option()] = None,
@@ -463,8 +544,6 @@ steer_app = typer.Typer(
 app.add_typer(steer_app, name="steer")
 
 
-
-
 @steer_app.command("fit")
 def steer_fit(
     model: Annotated[str, typer.Option(help="hf-vlm/<id or path> or hf-lm/<id, path or .gguf>")],
@@ -490,6 +569,12 @@ def steer_fit(
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
 ) -> None:
     """Fit per-layer (or top-k head) mean-difference vectors on the calibration side."""
+    from vscbench.backends import require_local_extra
+
+    try:
+        require_local_extra(model)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     from vscbench.local.fit import fit
     from vscbench.local.steering import save_vectors
 
@@ -534,7 +619,7 @@ def steer_fit(
         )
 
 
-@steer_app.command("sweep")
+@steer_app.command("sweep", epilog=JUDGES_EPILOG)
 def steer_sweep(
     model: Annotated[str, typer.Option(help="hf-vlm/<id or path> or hf-lm/<id, path or .gguf>")],
     out_dir: Annotated[Path, typer.Option("--out", help="One run directory per setting here")],
@@ -562,9 +647,11 @@ def steer_sweep(
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M")] = None,
 ) -> None:
     """Fit once, then run the test side for every alpha x layer set (x gate) (resumable)."""
+    from vscbench.backends import require_local_extra
     from vscbench.sweep import steer_sweep as sweep
 
     try:
+        require_local_extra(model)
         vectors, results = sweep(
             model,
             out_dir,
@@ -611,7 +698,7 @@ def report_cmd(
 
     try:
         page = build_report(run_dirs, out_dir)
-    except ValueError as exc:
+    except (RunDirError, ValueError) as exc:
         raise _fail(str(exc)) from None
     out.print(f"wrote {page}")
 
@@ -702,7 +789,7 @@ def utility_cmd(
 # --- upstream compatibility ------------------------------------------------------------
 
 
-@app.command("import-upstream")
+@app.command("import-upstream", epilog=JUDGES_EPILOG)
 def import_upstream_cmd(
     sheets: Annotated[list[Path], typer.Argument(help="Upstream result sheets (.xlsx)")],
     out_dir: Annotated[Path, typer.Option("--out", help="New run directory")],
@@ -740,11 +827,6 @@ def export_upstream_cmd(
 # --- judges on any table ------------------------------------------------------------
 
 
-JudgeOpt = Annotated[
-    list[str] | None, typer.Option("--judge", help=f"Judge, repeatable: {JUDGE_HELP}")
-]
-
-
 def _panel(specs: list[str], base_url: str | None, prompt: Path | None, cache: bool) -> Any:
     from vscbench.judges import JudgeOptions, make_judge
     from vscbench.judges.panel import JudgePanel
@@ -757,7 +839,7 @@ def _panel(specs: list[str], base_url: str | None, prompt: Path | None, cache: b
     return JudgePanel([make_judge(spec, options) for spec in specs])
 
 
-@app.command("judge")
+@app.command("judge", epilog=JUDGES_EPILOG)
 def judge_cmd(
     input: Annotated[Path, typer.Option(help="Table of pairs: .csv, .jsonl or .xlsx")],
     out_file: Annotated[Path, typer.Option("--out", help="Labelled table (.csv/.jsonl/.xlsx)")],
@@ -799,7 +881,7 @@ def judge_cmd(
     out.print(f"wrote {out_file}")
 
 
-@app.command("judge-eval")
+@app.command("judge-eval", epilog=JUDGES_EPILOG)
 def judge_eval_cmd(
     input: Annotated[Path, typer.Option(help="Labelled table: .csv, .jsonl or .xlsx")],
     label_col: Annotated[
@@ -984,6 +1066,39 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     out.print(f"results: {run_dir / 'samples.jsonl'}, {run_dir / 'metrics.json'}")
 
 
+#: Packages of the ``local`` extra: a command that needs one names the install line.
+LOCAL_EXTRA = {"torch", "transformers", "accelerate", "gguf", "tokenizers", "safetensors"}
+
+
 def main() -> None:
-    """Entry for ``python -m vscbench``."""
-    app(prog_name="vscbench")
+    """The ``vscbench`` command: the app, with the user's environment errors in one line.
+
+    Commands turn the mistakes they can foresee into ``error:`` lines themselves; this
+    catches the rest that are the user's to fix (a path that cannot be written, an
+    optional package not installed), so that no traceback reaches them. Anything else is
+    a bug in vscbench and keeps its traceback.
+    """
+    try:
+        app(prog_name="vscbench")
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in LOCAL_EXTRA:
+            raise
+        _exit_with(
+            f"this needs {root}, which is not installed. Local models (hf-vlm/, hf-lm/), "
+            'steering and hf-classifier judges need the local extra: pip install "vscbench[local]" '
+            "(install the torch build that suits your machine first)"
+        )
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _exit_with(
+            f"{where}{exc.strerror or exc}; check the path given on the command line "
+            "(and that its folder is writable)"
+        )
+
+
+def _exit_with(message: str) -> None:
+    console.print(
+        "error: " + message, style="bold red", highlight=False, markup=False, soft_wrap=True
+    )
+    raise SystemExit(2)

@@ -7,14 +7,23 @@ image, so that whatever cannot run is reported as a defect instead of failing mi
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vscbench.data.layout import resolve_data_dir
 from vscbench.data.sheets import Defect, excluded_ids, load_sheets
-from vscbench.images import MissingImage, RenderMode, resolve_image
-from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
+from vscbench.images import (
+    MissingImage,
+    RenderMode,
+    render_item,
+    rendered_path,
+    resolve_image,
+    undecodable,
+)
+from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS, Item
 from vscbench.split import DEFAULT_FRACTION, DEFAULT_SEED, EVAL_ON, assign_sides, query_key
 
 
@@ -26,7 +35,7 @@ class Selection:
     variants: tuple[str, ...] = TEXT_VARIANTS
     categories: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
-    limit: int | None = None  # at most this many pairs per split, in sheet order
+    limit: int | None = None  # at most this many pairs per split (see stratified_sample)
     eval_on: str = "all"  # or one side of the calibration/test split
     split_seed: int = DEFAULT_SEED
     calibration_fraction: float = DEFAULT_FRACTION
@@ -78,6 +87,47 @@ class Dataset:
             return str(path)
 
 
+#: Defects that leave a pair without an image to send (a run stops unless told to skip).
+UNUSABLE_IMAGE = ("missing_image", "unreadable_image")
+
+#: What a ``--limit`` sample balances, in order of priority (see :func:`stratified_sample`).
+STRATA = ("unsafe", "group", "variant")
+
+
+def stratified_sample(items: Sequence[Item], limit: int, seed: int) -> list[Item]:
+    """At most ``limit`` items per split: a seeded sample balanced over :data:`STRATA`.
+
+    The first N of sheet order would be N safe pairs of one category, so a smoke test
+    could not even show SRA_u. Here each pick goes to the safety label picked least so
+    far, then to the least-picked category (image-centric) or XSTest type (text-centric)
+    of that label, then to its least-picked variant, ties broken in a seeded order; the
+    pair itself is drawn at random. So N pairs cover as many strata as N allows, and the
+    same seed gives the same pairs. Sheet order is kept in the result.
+    """
+    rng = random.Random(seed)
+    position = {item.id: n for n, item in enumerate(items)}
+    chosen: list[Item] = []
+    for split in SPLITS:
+        pools: dict[tuple[object, ...], list[Item]] = {}
+        for item in items:
+            if item.split == split:
+                pools.setdefault(tuple(getattr(item, k) for k in STRATA), []).append(item)
+        order = {key: rng.random() for key in sorted(pools, key=str)}
+        for pool in pools.values():
+            rng.shuffle(pool)
+        picked: Counter[tuple[str, object]] = Counter()
+        for _ in range(min(limit, sum(map(len, pools.values())))):
+            key = min(
+                pools,
+                key=lambda k: (*(picked[(n, v)] for n, v in zip(STRATA, k, strict=True)), order[k]),
+            )
+            chosen.append(pools[key].pop())
+            picked.update(zip(STRATA, key, strict=True))
+            if not pools[key]:
+                del pools[key]
+    return sorted(chosen, key=lambda item: position[item.id])
+
+
 def load_dataset(
     data_dir: str | Path | None = None,
     selection: Selection | None = None,
@@ -100,32 +150,49 @@ def load_dataset(
         if selection.eval_on != "all"
         else {}
     )
-    chosen: list[Item] = []
-    per_split: dict[str, int] = {}
+    candidates: list[Item] = []
     for item in sheets.items:
         if not selection.keeps(item):
             continue
         if sides and sides[query_key(item)] != selection.eval_on:
             continue
-        if selection.limit is not None and per_split.get(item.split, 0) >= selection.limit:
-            continue
         if item.id in skip:  # left out before --limit counts, so N means N runnable pairs
             excluded[item.id] = "defective (empty prompt); see --include-defective"
             continue
-        per_split[item.split] = per_split.get(item.split, 0) + 1
-        chosen.append(item)
+        candidates.append(item)
+    chosen = candidates
+    if selection.limit is not None:
+        chosen = stratified_sample(candidates, selection.limit, selection.split_seed)
 
-    items: list[Item] = []
     images: dict[str, Path | None] = {}
-    missing: list[tuple[Item, str]] = []
+    unusable: dict[str, tuple[str, str]] = {}  # item id -> (defect kind, message)
     for item in chosen:
         try:
             images[item.id] = resolve_image(root, item, render)
         except MissingImage as exc:
-            missing.append((item, str(exc)))
-            excluded[item.id] = "image missing"
+            unusable[item.id] = ("missing_image", str(exc))
+    bad = undecodable(p for p in images.values() if p is not None)
+    for item in chosen:
+        path = images.get(item.id)
+        if path is None or path not in bad:
             continue
-        items.append(item)
-    for item, message in missing:
-        defects.append(Defect("missing_image", item.source, message, item.row, None, (item.id,)))
+        images[item.id] = None
+        if item.variant in RENDERED_VARIANTS and render != "never":
+            try:  # the release's file is broken, but the image can be made again
+                ours = path == rendered_path(root, item)
+                images[item.id] = render_item(root, item, overwrite=ours)
+                continue
+            except MissingImage:
+                pass
+        unusable[item.id] = (
+            "unreadable_image",
+            f"{item.id}: image file {path} cannot be decoded ({bad[path]})",
+        )
+    for item in chosen:
+        if item.id in unusable:
+            kind, message = unusable[item.id]
+            images.pop(item.id, None)
+            excluded[item.id] = "image missing" if kind == "missing_image" else "image undecodable"
+            defects.append(Defect(kind, item.source, message, item.row, None, (item.id,)))
+    items = [item for item in chosen if item.id not in unusable]
     return Dataset(root, items, images, defects, sheets.sha256, excluded)

@@ -24,10 +24,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from vscbench.backends import is_text_only, make_generate
+from vscbench.backends import is_local, is_text_only, make_generate, require_local_extra
 from vscbench.chat import Answer, FatalModelError, Generate, Settings, answer_problem
 from vscbench.data.sheets import DataError
-from vscbench.dataset import Dataset, Selection, load_dataset
+from vscbench.dataset import UNUSABLE_IMAGE, Dataset, Selection, load_dataset
 from vscbench.images import RenderMode
 from vscbench.items import Item
 from vscbench.judges import JudgeOptions, make_judge
@@ -44,6 +44,7 @@ from vscbench.results.store import (
     RunDirError,
     RunDirLock,
     SampleStore,
+    cap_reply,
     new_record,
     read_json,
     write_json_atomic,
@@ -145,7 +146,8 @@ def run_identity(config: RunConfig, dataset: Dataset, method: Method) -> dict[st
             "variants": list(config.variants),
             "categories": list(config.categories),
             "types": list(config.types),
-            "limit": config.limit,
+            # a sample, not the first N: recorded so runs limited the old way are refused
+            "limit": None if config.limit is None else {"n": config.limit, "sample": "stratified"},
             "eval_on": config.eval_on,
             "split_seed": config.split_seed,
             "calibration_fraction": config.calibration_fraction,
@@ -188,7 +190,7 @@ async def _process(
     reuse_verdicts: bool,
 ) -> dict[str, Any]:
     if generate is not None:
-        for key in ("response", "error", "stop_reason", "usage"):
+        for key in ("response", "truncated", "error", "stop_reason", "usage"):
             record[key] = None
         async with gate:
             try:
@@ -202,8 +204,8 @@ async def _process(
                 record["stop_reason"] = answer.stop_reason
                 record["usage"] = answer.usage
                 record["error"] = answer_problem(answer)
-                if record["error"] is None:
-                    record["response"] = answer.text
+                if record["error"] is None:  # the judges see exactly what is kept
+                    record["response"], record["truncated"] = cap_reply(answer.text)
     await panel.apply(record, reuse=reuse_verdicts)
     return record
 
@@ -335,11 +337,10 @@ def steering_for(config: RunConfig) -> Any:
     """The steering a run applies, loaded from its vectors file (or ``None``)."""
     if not config.steer:
         return None
+    require_local_extra("steering (--steer)")
     from vscbench.local.steering import load_steering
 
-    return load_steering(
-        Path(config.steer), config.alpha, config.steer_layers or None, config.gate
-    )
+    return load_steering(Path(config.steer), config.alpha, config.steer_layers or None, config.gate)
 
 
 def _now() -> str:
@@ -349,8 +350,8 @@ def _now() -> str:
 def _check_resumable(run_dir: Path, identity: dict[str, Any]) -> str:
     """Refuse a run directory made with other answers in mind; return its creation time."""
     path = run_dir / CONFIG_FILE
-    if not path.exists():
-        return _now()
+    if not path.exists() or not SampleStore(run_dir / SAMPLES_FILE).load():
+        return _now()  # no answers yet (a first attempt that stopped early): nothing to mix
     stored = read_json(path)
     if "identity" not in stored:
         raise RunDirError(
@@ -432,13 +433,16 @@ def run(
     dataset = load_dataset(
         config.data_dir, config.selection(), config.render, config.include_defective
     )
-    missing = [d for d in dataset.defects if d.kind == "missing_image"]
+    missing = [d for d in dataset.defects if d.kind in UNUSABLE_IMAGE]
     if missing and not config.skip_missing_images:
         raise DataError(
-            f"{len(missing)} selected pair(s) have no image, e.g. {missing[0].message}. "
-            "Run `vscbench data fetch` (or `vscbench data verify` for details), narrow the "
-            "selection, or pass --skip-missing-images to run the rest and list them as defects."
+            f"{len(missing)} selected pair(s) have no usable image (missing or undecodable), "
+            f"e.g. {missing[0].message}. Run `vscbench data fetch` (or `vscbench data "
+            "verify` for details), narrow the selection, or pass --skip-missing-images to "
+            "run the rest and list them as defects."
         )
+    if is_local(config.model):
+        require_local_extra(config.model)  # before anything is written
     if is_text_only(config.model):
         pictured = [i.id for i in dataset.items if dataset.images.get(i.id) is not None]
         if pictured:
@@ -492,6 +496,20 @@ def _generate_and_score(
                 (record, partial(_respond, method, item, dataset.images[item.id], generate, record))
             )
 
+    kept = len(dataset.items) - len(to_generate)
+    if progress:  # the plan first, so a resumed run says what it keeps before it works
+        progress(
+            {
+                "done": 0,
+                "errors": 0,
+                "judge_errors": 0,
+                "total": len(jobs),
+                "kept": kept,
+                "to_generate": len(to_generate),
+                "to_judge": judged,
+            }
+        )
+
     async def main() -> None:
         if generate is not None:
             try:
@@ -518,7 +536,6 @@ def _generate_and_score(
     metrics = write_results(out, stored_config, panel, data_summary(dataset), ordered, store)
     if fatal is not None:
         raise fatal
-    kept = len(dataset.items) - len(to_generate)
     return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines, kept)
 
 

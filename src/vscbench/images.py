@@ -9,7 +9,10 @@ the data directory, beside (never over) upstream files.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -123,3 +126,39 @@ def check_image(path: Path) -> str | None:
     except Exception as exc:  # Pillow raises many types for corrupt files
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _decode_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def undecodable(paths: Iterable[Path]) -> dict[Path, str]:
+    """The images among ``paths`` that do not decode, each with why.
+
+    Every image is decoded before a run sends it, since a truncated file would reach the
+    model as a broken request or, worse, as a partial picture it answers anyway. Files
+    that decoded before (same path, size and modification time) are remembered in the
+    user cache, so only new or changed files cost a decode; decoding runs in threads
+    (Pillow releases the GIL while it decodes).
+    """
+    cache_file = user_cache("decoded-images.json")
+    try:
+        known = set(json.loads(cache_file.read_text("utf-8")))
+    except (OSError, ValueError):
+        known = set()
+    todo = {key: path for path in set(paths) if (key := _decode_key(path)) not in known}
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        problems = dict(zip(todo, pool.map(check_image, todo.values()), strict=True))
+    fine = {key for key, problem in problems.items() if problem is None}
+    if fine:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(sorted(known | fine)), encoding="utf-8")
+            tmp.replace(cache_file)
+        except OSError:
+            pass  # a cache we cannot write only costs a decode next time
+    return {todo[key]: problem for key, problem in problems.items() if problem is not None}

@@ -35,7 +35,14 @@ ARCHIVE_NAME = "vscbench_images.archive"
 
 
 class FetchError(RuntimeError):
-    """A download or unpack failed; the message says how to finish by hand."""
+    """A download or unpack failed; the message says how to finish by hand.
+
+    ``cause`` is the failure alone, for callers that put their own advice first.
+    """
+
+    def __init__(self, cause: str, data_dir: Path | None = None) -> None:
+        self.cause = cause
+        super().__init__(cause if data_dir is None else f"{cause}\n\n{fetch_hint(data_dir)}")
 
 
 @dataclass
@@ -177,6 +184,11 @@ def fetch(
             unpack_images(archive, data_dir)
             archive.unlink()
             report.downloaded.append("images")
-    except (httpx.HTTPError, OSError, FetchError) as exc:
-        raise FetchError(f"{exc}\n\n{fetch_hint(data_dir)}") from exc
+    except httpx.TransportError as exc:  # no route, DNS, refused, timeout: say where
+        cause = f"cannot reach {exc.request.url} ({exc or type(exc).__name__}); are you offline?"
+        raise FetchError(cause, data_dir) from exc
+    except FetchError as exc:
+        raise FetchError(exc.cause, data_dir) from exc
+    except (httpx.HTTPError, OSError) as exc:
+        raise FetchError(str(exc), data_dir) from exc
     return report

@@ -53,19 +53,52 @@ SHEETS: dict[str, SheetSpec] = {
 ENV_DATA_DIR = "VSCBENCH_DATA"
 
 
+class DataError(ValueError):
+    """The data cannot be used as it is; the message says where and why."""
+
+
 def default_data_dir() -> Path:
     """Per-user cache directory (``VSCBENCH_DATA`` overrides it)."""
     return user_cache("data", env=ENV_DATA_DIR)
 
 
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
-    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None, must_exist: bool = True) -> Path:
+    """The data directory: ``data_dir``, else ``$VSCBENCH_DATA``, else the user cache.
+
+    A directory the user named (flag or variable) must exist: a typo would otherwise be
+    created empty and filled by a download the user never asked for. Only the default
+    cache is created on demand, and ``vscbench data fetch`` may create a named one
+    (``must_exist=False``).
+    """
+    if data_dir:
+        path, source = Path(data_dir).expanduser(), "--data-dir"
+    elif os.environ.get(ENV_DATA_DIR):
+        path, source = Path(os.environ[ENV_DATA_DIR]).expanduser(), ENV_DATA_DIR
+    else:
+        return default_data_dir()
+    if must_exist and not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise DataError(
+            f"{source} {path} {what}. Point it at the directory that holds {IMAGE_SHEET} "
+            f"and {TEXT_SHEET}, or create one with `vscbench data fetch --data-dir {path}`."
+        )
+    return path
 
 
-def fetch_hint(data_dir: Path) -> str:
-    """What to put where when automatic download is impossible."""
+#: What to do when the files are already on this machine (said before any URL).
+LOCAL_DATA_HINT = (
+    "If you already have the files, point vscbench at their directory: "
+    f"--data-dir DIR or export {ENV_DATA_DIR}=DIR (the folder holding {IMAGE_SHEET} "
+    f"and {TEXT_SHEET})."
+)
+
+
+def fetch_hint(data_dir: Path, local: bool = True) -> str:
+    """What to put where when automatic download is impossible (``local``: first say how
+    to use files already on this machine)."""
     return (
-        f"Put the files in {data_dir} by hand:\n"
+        (f"{LOCAL_DATA_HINT}\nOtherwise put" if local else "Put")
+        + f" them in {data_dir} by hand:\n"
         f"  {data_dir / IMAGE_SHEET}   <- {SHEETS['image'].url}\n"
         f"  {data_dir / TEXT_SHEET}    <- {SHEETS['text'].url}\n"
         f"  {data_dir / IMAGE_DIR}/<category>/<file>\n"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vscbench.data.layout import IMAGE_DIR, SHEETS, TEXT_DIR
+from vscbench.data.layout import IMAGE_DIR, SHEETS, TEXT_DIR, DataError
 from vscbench.items import (
     FIGSTEP_PROMPT,
     IMAGE_CATEGORIES,
@@ -52,10 +52,6 @@ TEXT_VARIANT_COLUMNS: dict[str, tuple[str | None, str | None]] = {
 
 #: Defect kinds that make an item unusable unless the user opts in.
 EXCLUDING_DEFECTS = frozenset({"empty_prompt"})
-
-
-class DataError(ValueError):
-    """The metadata cannot be used as it is; the message says where and why."""
 
 
 @dataclass(frozen=True)

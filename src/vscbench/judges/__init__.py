@@ -5,11 +5,12 @@ from vscbench.judges.cache import JudgeCache
 from vscbench.judges.hf import HFClassifierJudge
 from vscbench.judges.llm import LLMJudge, load_template, parse_label
 from vscbench.judges.refusal import RefusalJudge, RefusalModel
-from vscbench.judges.registry import JUDGE_HELP, JudgeOptions, make_judge
+from vscbench.judges.registry import JUDGE_HELP, JUDGE_SPECS, JudgeOptions, make_judge
 from vscbench.judges.rules import STRING_MATCH_KEYWORDS, PrefixJudge, StringMatchJudge
 
 __all__ = [
     "JUDGE_HELP",
+    "JUDGE_SPECS",
     "STRING_MATCH_KEYWORDS",
     "HFClassifierJudge",
     "Judge",

@@ -13,10 +13,19 @@ from vscbench.judges.refusal import RefusalJudge
 from vscbench.judges.rules import PrefixJudge, StringMatchJudge
 
 OFFLINE_JUDGES = {"string-match": StringMatchJudge, "prefix": PrefixJudge, "refusal": RefusalJudge}
-JUDGE_HELP = (
-    "string-match | prefix | refusal | llm:MODEL | llm-compact:MODEL | "
-    "hf-classifier:MODEL[?positive=L&device=cuda&batch_size=N&input=pair]"
+#: Every judge spec with what it is, for help texts (one source, so none is left out).
+JUDGE_SPECS = (
+    ("string-match", "upstream's refusal phrases anywhere in the reply (the default)"),
+    ("prefix", "refusal phrases at the start of the reply only"),
+    ("refusal", "n-gram model trained on XSTest v2's human labels, offline"),
+    ("llm:MODEL", "an LLM labels the reply in 4 classes and explains (any --model name)"),
+    ("llm-compact:MODEL", "the same, label only (cheaper)"),
+    (
+        "hf-classifier:MODEL[?positive=L&device=cuda&batch_size=N&input=pair]",
+        "a Hugging Face sequence classifier (needs the local extra)",
+    ),
 )
+JUDGE_HELP = " | ".join(spec for spec, _ in JUDGE_SPECS)
 
 
 @dataclass

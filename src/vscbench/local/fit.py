@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from vscbench.data.sheets import DataError
-from vscbench.dataset import Selection, load_dataset
+from vscbench.dataset import UNUSABLE_IMAGE, Selection, load_dataset
 from vscbench.items import TEXT_VARIANTS
 from vscbench.local.lm import LocalLM
 from vscbench.local.steering import (
@@ -110,10 +110,10 @@ def fit(
         limit=limit,
     )
     dataset = load_dataset(data_dir, selection)
-    missing = [d for d in dataset.defects if d.kind == "missing_image"]
+    missing = [d for d in dataset.defects if d.kind in UNUSABLE_IMAGE]
     if missing:
         raise DataError(
-            f"{len(missing)} calibration pair(s) have no image, e.g. "
+            f"{len(missing)} calibration pair(s) have no usable image, e.g. "
             f"{missing[0].message}; run `vscbench data fetch`"
         )
     items = dataset.items

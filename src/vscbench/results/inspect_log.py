@@ -62,7 +62,16 @@ def _sample(record: Mapping[str, Any]) -> dict[str, Any]:
         "output": {"model": "", "choices": [], "completion": ""},
         "metadata": {
             key: record[key]
-            for key in ("split", "variant", "group", "unsafe", "image", "row", "excluded")
+            for key in (
+                "split",
+                "variant",
+                "group",
+                "unsafe",
+                "image",
+                "row",
+                "excluded",
+                "truncated",
+            )
             if record.get(key) is not None
         },
         "store": {},

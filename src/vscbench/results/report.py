@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
 from vscbench.results.compare import paired
 from vscbench.results.counting import compute_metrics
-from vscbench.results.store import METRICS_FILE, load_records, read_json
+from vscbench.results.store import METRICS_FILE, load_records, make_dir, read_json
 
 NAMES = {"sra_u": "SRA_u", "sra_s": "SRA_s"}
 
@@ -257,7 +257,7 @@ def build_report(paths: Sequence[Path], out: Path) -> Path:
     for run in runs:  # same directory names from different parents stay distinguishable
         if names[run.name] > 1:
             run.name = f"{run.path.parent.name}/{run.name}"
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     figures: list[tuple[str, str]] = []
     calibration_plane(runs, out / "calibration_plane.png")
     figures.append(("calibration_plane.png", "Calibration plane"))

@@ -31,6 +31,17 @@ LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.holder"
 
 
+#: Longest reply kept, in characters (about 4,000 tokens, four times the default
+#: --max-tokens). A server that ignores max_tokens can send megabytes; what is kept is
+#: what the judges see, and the record says ``truncated``.
+REPLY_CAP_CHARS = 16_000
+
+
+def cap_reply(text: str) -> tuple[str, bool]:
+    """``text`` cut to :data:`REPLY_CAP_CHARS`, and whether it was cut."""
+    return (text[:REPLY_CAP_CHARS], True) if len(text) > REPLY_CAP_CHARS else (text, False)
+
+
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked (resumed, locked, read)."""
 
@@ -45,6 +56,7 @@ RECORD_FIELDS = (
     "image",
     "judge_query",
     "response",
+    "truncated",
     "error",
     "judge",
     "judge_label",
@@ -157,6 +169,31 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def make_dir(path: Path, flag: str = "--out") -> Path:
+    """Create ``path`` (and parents) or say plainly why not, naming the flag it came from.
+
+    An unwritable or misspelt output path is the user's to fix, so it ends in one line
+    rather than an ``OSError`` traceback.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except FileExistsError:
+        raise RunDirError(
+            f"{flag} {path}: a file of that name is in the way; give a directory"
+        ) from None
+    except OSError as exc:
+        blocker = next((p for p in [path, *path.parents] if p.is_file()), None)
+        why = f"{blocker} is a file, not a directory" if blocker else exc.strerror
+        raise RunDirError(
+            f"{flag} {path}: cannot create or write the directory ({why}); "
+            "choose a writable location"
+        ) from None
+    return path
+
+
 def load_records(run_dir: Path) -> dict[str, dict[str, Any]]:
     """The records of a run directory by id (last line wins)."""
     path = run_dir / SAMPLES_FILE
@@ -177,7 +214,7 @@ class RunDirLock:
         self._lock = FileLock(str(run_dir / LOCK_FILE), timeout=0)
 
     def __enter__(self) -> RunDirLock:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(self.run_dir)
         try:
             self._lock.acquire()
         except Timeout:
