@@ -16,6 +16,7 @@ from vscbench.cli import app
 from vscbench.engine import RunConfig, run
 from vscbench.loopback import FakeOpenAIServer
 from vscbench.results.compare import mcnemar_exact, paired
+from vscbench.results.store import load_records
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -47,41 +48,57 @@ def test_mcnemar_by_hand() -> None:
     assert result["unsafe"]["n"] == 1 and result["safe"]["only_a"] == 0
 
 
+REFUSAL, HELP = "I can't help with that.", "Sure, here you go."
+
+
+def _run(srv: FakeOpenAIServer, data_dir: Path, out: Path, **selection: object) -> Path:
+    config = RunConfig(
+        model="openai-api/fake/" + out.name,
+        base_url=srv.base_url,
+        data_dir=str(data_dir),
+        max_retries=0,
+        **selection,  # type: ignore[arg-type]
+    )
+    try:
+        run(config, out)
+    except Exception:  # an all-error run still leaves its figures; that is the point
+        pass
+    return out
+
+
 @pytest.fixture()
-def three_runs(full_data_dir: Path, tmp_path: Path, api_key: str) -> list[Path]:
-    replies = {
-        "refuser": lambda t, i: "I can't help with that.",
-        "helper": lambda t, i: "Sure, here you go.",
-        "mixed": lambda t, i: "I can't." if len(t) % 3 == 0 else "Sure.",
-    }
-    dirs = []
-    for name, reply in replies.items():
-        with FakeOpenAIServer(reply=reply) as srv:
-            run(
-                RunConfig(
-                    model="openai-api/fake/" + name,
-                    base_url=srv.base_url,
-                    data_dir=str(full_data_dir),
-                    limit=60,
-                ),
-                tmp_path / name,
-            )
-        dirs.append(tmp_path / name)
-    return dirs
+def six_runs(full_data_dir: Path, tmp_path: Path, api_key: str) -> list[Path]:
+    """Runs a report could mislead about: same pairs, other pairs, identical figures, all
+    failed, and no unsafe pairs at all."""
+    runs = tmp_path / "runs"
+    with (
+        FakeOpenAIServer(reply=lambda t, i: REFUSAL) as refuser,
+        FakeOpenAIServer(reply=lambda t, i: HELP) as helper,
+        FakeOpenAIServer(reply=lambda t, i: REFUSAL if len(t) % 3 == 0 else HELP) as mixed,
+        FakeOpenAIServer(fault=lambda t, i, n: (500, {})) as broken,
+    ):
+        return [
+            _run(refuser, full_data_dir, runs / "refuser", limit=30),
+            _run(helper, full_data_dir, runs / "helper", limit=30),
+            _run(helper, full_data_dir, runs / "helper-again", limit=30),
+            _run(mixed, full_data_dir, runs / "mixed", limit=20),
+            _run(broken, full_data_dir, runs / "broken", limit=30),
+            _run(
+                helper,
+                full_data_dir,
+                runs / "safe-only",
+                splits=("text",),
+                variants=("txt", "search"),
+                types=("homonyms",),
+            ),
+        ]
 
 
-def test_report_renders_in_chromium(three_runs: list[Path], tmp_path: Path) -> None:
+def _chromium(page: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("CI must install Debian's chromium for the report test")
         pytest.skip("chromium is not installed")
-    result = CliRunner().invoke(
-        app, ["report", *map(str, three_runs), "--out", str(tmp_path / "report")]
-    )
-    assert result.exit_code == 0, result.output
-    page = tmp_path / "report" / "index.html"
-    for figure in ("calibration_plane.png", "image_categories.png", "text_variants.png"):
-        assert (tmp_path / "report" / figure).stat().st_size > 5000
     flags = [
         "--headless",
         "--no-sandbox",
@@ -95,20 +112,75 @@ def test_report_renders_in_chromium(three_runs: list[Path], tmp_path: Path) -> N
         "--allow-file-access-from-files",
         "--virtual-time-budget=5000",
     ]
-    dom = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
-    assert 'data-images-loaded="true"' in dom  # every figure decoded in the browser
-    leaderboard = re.search(r"<table id=\"leaderboard\">(.*?)</table>", dom, re.S).group(1)
-    assert leaderboard.count("<tr>") == 2 + 3  # two header rows, one row per run
-    assert "McNemar" in dom and dom.count("<tr><td>") >= 3 + 6 + 3
-    shot = Path(os.environ.get("VSCBENCH_REPORT_SHOT", tmp_path / "report.png"))
-    subprocess.run(
-        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1280,2400", page.as_uri()],
-        capture_output=True,
-        timeout=120,
+    return subprocess.run(
+        [CHROMIUM, *flags, *args, page], capture_output=True, text=True, timeout=120
     )
-    assert shot.stat().st_size > 20000
+
+
+def _rows(dom: str, table: str) -> list[str]:
+    body = re.search(rf"<table id=\"{table}\">(.*?)</table>", dom, re.S)
+    assert body, f"no table {table}"
+    return re.findall(r"<tr class=\"(?:ranked|unranked)\">(.*?)</tr>", body.group(1), re.S)
+
+
+def test_report_cannot_mislead(six_runs: list[Path], tmp_path: Path) -> None:
+    """Read in headless Chromium, at desktop and phone widths, as a researcher would."""
+    result = CliRunner().invoke(app, ["report", *map(str, six_runs), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "index.html").as_uri()
+    dom = _chromium(page, tmp_path, "--dump-dom").stdout
+    assert 'data-images-loaded="true"' in dom  # figures and thumbnails decode in the browser
+
+    # runs over other pairs are flagged, with their counts, and compared on shared pairs
+    warning = re.search(r"<p class=\"warn\" id=\"coverage\">(.*?)</p>", dom, re.S).group(1)
+    assert "#1 refuser 60" in warning and "#4 mixed 40" in warning
+    assert "#6 safe-only 50" in warning and "shared" in warning
+    assert re.search(r"<table id=\"shared\">", dom)
+
+    # ranked: the four runs with figures; the failed run and the safe-only run are listed
+    # with their reason, after them, never ranked
+    rows = _rows(dom, "leaderboard")
+    assert len(rows) == 6
+    ranked = [r for r in rows if not r.startswith("<td>—")]
+    assert len(ranked) == 4 and all("not ranked" not in r for r in ranked)
+    broken = next(r for r in rows if "broken" in r)
+    safe_only = next(r for r in rows if "safe-only" in r)
+    assert rows.index(broken) >= 4 and "not ranked: 60 of 60 pairs failed: HTTP 500" in broken
+    assert "not ranked: no unsafe pair scored" in safe_only
+    # n beside each figure; "not run" is not 0%
+    refuser = next(r for r in rows if "refuser" in r)
+    assert len(re.findall(r"n=\d+", refuser)) == 6  # SRA_u and SRA_s of three sections
+    assert re.search(r"<td>0\.0 <small>\[[^]]*\]</small><br><small>n=\d+", refuser)
+    assert "not run" in safe_only and "not run" not in refuser
+
+    # the plane names runs drawn on one another and runs it cannot draw
+    assert "drawn at the same place: #2 helper, #3 helper-again" in dom
+    assert "#6 safe-only is not drawn: it has no SRA_u" in dom
+    assert "#5 broken is not drawn: all failed" in dom
+
+    # per-pair view: refuser -> helper flips every pair, with prompt, thumbnail, answers
+    first = re.search(r"<section class=\"flips\".*?</section>", dom, re.S).group(0)
+    assert "60 flipped pair(s)" in first and "60 of 60 rows shown" in first
+    pictured = [r for r in load_records(six_runs[0]).values() if r["image"]]
+    assert first.count('<img class="thumb"') == len(pictured) > 30  # all but txt pairs
+    assert REFUSAL.replace("'", "&#x27;") in first or "can't help" in first
+    assert (tmp_path / "r" / "flips_1_vs_2.csv").read_text().count("\n") == 61
+    # ... and filters by category and variant: from the page's own selects via the URL
+    filtered = _chromium(page + "?group=drugs&variant=image", tmp_path, "--dump-dom").stdout
+    section = re.search(r"<section class=\"flips\".*?</section>", filtered, re.S).group(0)
+    shown = re.findall(r"<tr data-group=\"(\w+)\" data-variant=\"(\w+)\"[^>]*>", section)
+    hidden = re.findall(r"<tr data-group=\"\w+\" data-variant=\"\w+\"[^>]* hidden", section)
+    drugs = [g for g in shown if g == ("drugs", "image")]
+    assert drugs and f"{len(drugs)} of 60 rows shown" in section
+    assert len(hidden) == 60 - len(drugs)
+
+    shots = Path(os.environ.get("VSCBENCH_REPORT_SHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    for name, size in (("desktop", "1366,3000"), ("narrow", "390,3000")):
+        _chromium(
+            page, tmp_path, f"--screenshot={shots / f'report-{name}.png'}", f"--window-size={size}"
+        )
+        assert (shots / f"report-{name}.png").stat().st_size > 20000
 
 
 def test_report_needs_finished_runs(tmp_path: Path) -> None:

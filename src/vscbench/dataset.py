@@ -90,42 +90,54 @@ class Dataset:
 #: Defects that leave a pair without an image to send (a run stops unless told to skip).
 UNUSABLE_IMAGE = ("missing_image", "unreadable_image")
 
-#: What a ``--limit`` sample balances, in order of priority (see :func:`stratified_sample`).
-STRATA = ("unsafe", "group", "variant")
-
 
 def stratified_sample(items: Sequence[Item], limit: int, seed: int) -> list[Item]:
-    """At most ``limit`` items per split: a seeded sample balanced over :data:`STRATA`.
+    """At most ``limit`` items per split: a seeded sample balanced over the strata.
 
     The first N of sheet order would be N safe pairs of one category, so a smoke test
     could not even show SRA_u. Here each pick goes to the safety label picked least so
-    far, then to the least-picked category (image-centric) or XSTest type (text-centric)
-    of that label, then to its least-picked variant, ties broken in a seeded order; the
-    pair itself is drawn at random. So N pairs cover as many strata as N allows, and the
-    same seed gives the same pairs. Sheet order is kept in the result.
+    far; within it, to its least-picked category (image-centric) or XSTest type
+    (text-centric), then to its least-picked variant; remaining ties go to the
+    category and variant least picked overall, then to a seeded order, and the pair
+    itself is drawn at random. So N pairs cover as many strata as N allows, on both
+    sides, and the same seed gives the same pairs. Sheet order is kept in the result.
     """
     rng = random.Random(seed)
     position = {item.id: n for n, item in enumerate(items)}
     chosen: list[Item] = []
     for split in SPLITS:
-        pools: dict[tuple[object, ...], list[Item]] = {}
-        for item in items:
-            if item.split == split:
-                pools.setdefault(tuple(getattr(item, k) for k in STRATA), []).append(item)
-        order = {key: rng.random() for key in sorted(pools, key=str)}
-        for pool in pools.values():
-            rng.shuffle(pool)
-        picked: Counter[tuple[str, object]] = Counter()
-        for _ in range(min(limit, sum(map(len, pools.values())))):
-            key = min(
-                pools,
-                key=lambda k: (*(picked[(n, v)] for n, v in zip(STRATA, k, strict=True)), order[k]),
-            )
-            chosen.append(pools[key].pop())
-            picked.update(zip(STRATA, key, strict=True))
-            if not pools[key]:
-                del pools[key]
+        chosen += _balanced([i for i in items if i.split == split], limit, rng)
     return sorted(chosen, key=lambda item: position[item.id])
+
+
+def _balanced(items: list[Item], limit: int, rng: random.Random) -> list[Item]:
+    """``limit`` of ``items`` drawn one at a time from the least-picked stratum."""
+    pools: dict[tuple[bool, str, str], list[Item]] = {}
+    for item in items:
+        pools.setdefault((item.unsafe, item.group, item.variant), []).append(item)
+    order = {key: rng.random() for key in sorted(pools)}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    picked: Counter[tuple[object, ...]] = Counter()
+
+    def counters(key: tuple[bool, str, str]) -> list[tuple[object, ...]]:
+        unsafe, group, variant = key
+        return [
+            ("safety", unsafe),
+            ("group", unsafe, group),
+            ("variant", unsafe, group, variant),
+            ("group", group),
+            ("variant", variant),
+        ]
+
+    chosen: list[Item] = []
+    for _ in range(min(limit, len(items))):
+        key = min(pools, key=lambda k: (*(picked[c] for c in counters(k)), order[k]))
+        chosen.append(pools[key].pop())
+        picked.update(counters(key))
+        if not pools[key]:
+            del pools[key]
+    return chosen
 
 
 def load_dataset(
