@@ -112,6 +112,7 @@ def test_import_score_report_export_round_trip(sheets_dir: Path, tmp_path: Path)
 
 def test_export_of_a_native_run(full_data_dir: Path, tmp_path: Path) -> None:
     from vscbench.engine import RunConfig, run
+    from vscbench.results.store import load_records
     from vscbench.upstream import export_upstream
 
     run(RunConfig(model="mockllm/model", data_dir=str(full_data_dir), limit=12), tmp_path / "run")
@@ -121,9 +122,22 @@ def test_export_of_a_native_run(full_data_dir: Path, tmp_path: Path) -> None:
         dtype=str,
         keep_default_na=False,
     )
-    assert image.loc[1, "unsafe_resp_model_2"] == "Mock response from mockllm (dry run)."
-    assert image.loc[1, "unsafe_resp_model_2_sm_eval"] == "False"
-    assert image.loc[5, "safe_resp_model_0"] == ""  # not run
+    cells = {  # (sheet row, label, slot) of every image-centric pair that ran
+        (r["row"], *r["id"].split("/")[3:5])
+        for r in load_records(tmp_path / "run").values()
+        if r["split"] == "image"
+    }
+    row, label, slot = min(cells)
+    assert image.loc[row, f"{label}_resp_model_{slot}"] == "Mock response from mockllm (dry run)."
+    assert image.loc[row, f"{label}_resp_model_{slot}_sm_eval"] == "False"
+    row, label, slot = next(
+        (r, lab, s)
+        for r in range(300)
+        for lab in ("safe", "unsafe")
+        for s in "012"
+        if (r, lab, s) not in cells
+    )
+    assert image.loc[row, f"{label}_resp_model_{slot}"] == ""  # not run
 
 
 def test_import_errors(tmp_path: Path, sheets_dir: Path) -> None:

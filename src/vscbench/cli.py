@@ -263,6 +263,7 @@ def data_render(
         f"rendered {len(items) - present - len(failures)} image(s), "
         f"{present} already present (--force renders them again) under {where}",
         highlight=False,
+        soft_wrap=True,
     )
     for failure in failures[:5]:
         out.print(f"  {failure}", highlight=False)
@@ -464,6 +465,7 @@ def run_cmd(
                 "balanced over safe/unsafe, category or XSTest type, and variant "
                 f"(seed {split_seed}); a smoke test, not the benchmark's figures",
                 highlight=False,
+                soft_wrap=True,
             )
         with _run_progress("generating") as update:
 
@@ -474,6 +476,7 @@ def run_cmd(
                         f"generating {counts['to_generate']:,}, judging "
                         f"{counts['to_judge']:,} kept answer(s) that lack a verdict",
                         highlight=False,
+                        soft_wrap=True,
                     )
                 update(counts)
 

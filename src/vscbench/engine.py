@@ -430,6 +430,7 @@ def run(
     model cannot be reached at all (what was recorded until then is kept and scored).
     """
     out = Path(run_dir)
+    panel = config.panel()  # a mistyped judge is refused before any data is read
     dataset = load_dataset(
         config.data_dir, config.selection(), config.render, config.include_defective
     )
@@ -443,6 +444,10 @@ def run(
         )
     if is_local(config.model):
         require_local_extra(config.model)  # before anything is written
+    if config.steer and not Path(config.steer).is_file():
+        raise ValueError(
+            f"--steer {config.steer}: no such file; make one with `vscbench steer fit`"
+        )
     if is_text_only(config.model):
         pictured = [i.id for i in dataset.items if dataset.images.get(i.id) is not None]
         if pictured:
@@ -451,7 +456,6 @@ def run(
                 f"pair(s) carry an image (e.g. {pictured[0]}); select --split text "
                 "--variants txt, or use a VLM"
             )
-    panel = config.panel()
     method = method_for(config)  # checked before anything is written
     identity = run_identity(config, dataset, method)
     with RunDirLock(out):

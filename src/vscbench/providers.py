@@ -257,6 +257,15 @@ def inspect_model(
 
         message = " ".join(Text.from_markup(str(exc)).plain.split())
         raise ValueError(f"{model}: {message.removeprefix('ERROR: ')}") from None
+    except ValueError as exc:
+        if "not recognized" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc} Use an inspect_ai provider name (openai/..., anthropic/..., google/..., "
+            "see inspect_ai's model list), openai-api/<service>/<model> with --base-url for "
+            "an OpenAI-compatible server, hf-vlm/... or hf-lm/... for a local model, or "
+            "mockllm/model for a dry run"
+        ) from None
 
     kinds = {
         "system": ChatMessageSystem,

@@ -46,7 +46,14 @@ def load_local(model: str, args_json: str = "{}", seed: int = 0) -> LocalModel:
     from vscbench.backends import is_text_only, local_id
 
     kind = LocalLM if is_text_only(model) else LocalVLM
-    return kind(local_id(model), seed=seed, **json.loads(args_json))
+    try:
+        return kind(local_id(model), seed=seed, **json.loads(args_json))
+    except OSError as exc:  # not on disk, not in the hub cache, hub unreachable
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{model}: cannot load it ({first}). Give a local model directory, or a hub id "
+            "that is in the Hugging Face cache when offline"
+        ) from None
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
