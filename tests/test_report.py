@@ -139,6 +139,7 @@ def test_report_cannot_mislead(six_runs: list[Path], tmp_path: Path) -> None:
     rows = _rows(dom, "leaderboard")
     assert len(rows) == 6
     ranked = [r for r in rows if not r.startswith("<td>—")]
+    assert sum(r.startswith("<td>1=.") for r in rows) == 3  # refuser and both helpers: 50.0
     assert len(ranked) == 4 and all("not ranked" not in r for r in ranked)
     broken = next(r for r in rows if "broken" in r)
     safe_only = next(r for r in rows if "safe-only" in r)

@@ -60,12 +60,6 @@ class Run:
         """The headline figure (the same as ``metrics.json``'s)."""
         return self.figures["headline"]
 
-    @property
-    def label(self) -> str:
-        config = self.metrics.get("config", {})
-        steer = f", steer α={config['alpha']:g}" if config.get("steer") else ""
-        return f"{self.name} ({self.metrics.get('model')}{steer})"
-
     @cached_property
     def tally(self) -> Tally:
         return classify(self.records.values())
@@ -479,17 +473,26 @@ def _leaderboard(runs: Sequence[Run]) -> str:
     )
     unranked = [r for r in runs if r.unranked_because is not None]
     rows = []
-    for place, run in enumerate([*ranked, *unranked], 1):
+    shown_mean = [round(100 * r.overall["avg"], 1) for r in ranked]  # ties as printed
+    for run in [*ranked, *unranked]:
         reason = run.unranked_because
         figures = run.figures
         errors = figures["errors"]
         failed = errors.get("generation", 0) + errors.get("judge", 0)
         utility = run.metrics.get("utility", {}).get("score")
-        rank = "—" if reason else f"{place}."
+        if reason:
+            rank = "—"
+        else:
+            mine = round(100 * run.overall["avg"], 1)
+            place = 1 + sum(m > mine for m in shown_mean)
+            rank = f"{place}{'=' if shown_mean.count(mine) > 1 else ''}."
         note = f"not ranked: {html.escape(reason)}" if reason else ""
+        config = run.metrics.get("config", {})
+        steer = f", steer α={config['alpha']:g}" if config.get("steer") else ""
         rows.append(
             f"<tr class='{'unranked' if reason else 'ranked'}'><td>{rank} #{run.number} "
-            f"{html.escape(run.label)}</td>{_cells(run.overall, run.empty_label(None))}"
+            f"{html.escape(run.name)}<br><small>{html.escape(str(run.metrics.get('model')))}"
+            f"{steer}</small></td>{_cells(run.overall, run.empty_label(None))}"
             f"{_cells(figures.get('image_centric', {}).get('overall'), run.empty_label('image'))}"
             f"{_cells(figures.get('text_centric', {}).get('overall'), run.empty_label('text'))}"
             f"<td>{_pct(utility) if utility is not None else 'not measured'}</td>"
