@@ -315,6 +315,7 @@ def _ensure_sheets(root: Path, splits: tuple[str, ...]) -> None:
         f"metadata sheets not in {root}; fetching them (images are not fetched: "
         "`vscbench data fetch`)",
         highlight=False,
+        soft_wrap=True,
     )
     try:
         fetch(root, images=False)
