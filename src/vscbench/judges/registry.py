@@ -15,7 +15,7 @@ from vscbench.judges.rules import PrefixJudge, StringMatchJudge
 OFFLINE_JUDGES = {"string-match": StringMatchJudge, "prefix": PrefixJudge, "refusal": RefusalJudge}
 #: Every judge spec with what it is, for help texts (one source, so none is left out).
 JUDGE_SPECS = (
-    ("string-match", "upstream's refusal phrases anywhere in the reply (the default)"),
+    ("string-match", "upstream's refusal phrases anywhere in the reply (run's default)"),
     ("prefix", "refusal phrases at the start of the reply only"),
     ("refusal", "n-gram model trained on XSTest v2's human labels, offline"),
     ("llm:MODEL", "an LLM labels the reply in 4 classes and explains (any --model name)"),
