@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vscbench.chat import Generate, Settings
@@ -41,8 +41,10 @@ def local_id(model: str) -> str:
     )
 
 
-#: The install line of what local models, steering and classifier judges need.
+#: The install line of what local models, steering and classifier judges need, and
+#: the packages it brings.
 LOCAL_INSTALL = 'pip install "vscbench[local]"'
+LOCAL_PACKAGES = ("torch", "transformers", "accelerate", "gguf", "tokenizers", "safetensors")
 
 
 def require_local_extra(what: str) -> None:
@@ -53,10 +55,15 @@ def require_local_extra(what: str) -> None:
     """
     absent = [p for p in ("torch", "transformers") if importlib.util.find_spec(p) is None]
     if absent:
-        raise ValueError(
-            f"{what} needs {' and '.join(absent)}, not installed here: {LOCAL_INSTALL} "
-            "(install the torch build that suits your machine first, see pytorch.org)"
-        )
+        raise ValueError(local_extra_missing(what, absent))
+
+
+def local_extra_missing(what: str, absent: Sequence[str]) -> str:
+    """The message for ``what`` lacking packages of the local extra (one wording)."""
+    return (
+        f"{what} needs {' and '.join(absent)}, not installed here: {LOCAL_INSTALL} "
+        "(install the torch build that suits your machine first, see pytorch.org)"
+    )
 
 
 def make_generate(

@@ -1070,10 +1070,6 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     out.print(f"results: {run_dir / 'samples.jsonl'}, {run_dir / 'metrics.json'}")
 
 
-#: Packages of the ``local`` extra: a command that needs one names the install line.
-LOCAL_EXTRA = {"torch", "transformers", "accelerate", "gguf", "tokenizers", "safetensors"}
-
-
 def main() -> None:
     """The ``vscbench`` command: the app, with the user's environment errors in one line.
 
@@ -1082,27 +1078,16 @@ def main() -> None:
     optional package not installed), so that no traceback reaches them. Anything else is
     a bug in vscbench and keeps its traceback.
     """
+    from vscbench.backends import LOCAL_PACKAGES, local_extra_missing
+
     try:
         app(prog_name="vscbench")
     except ModuleNotFoundError as exc:
         root = (exc.name or "").split(".")[0]
-        if root not in LOCAL_EXTRA:
+        if root not in LOCAL_PACKAGES:
             raise
-        _exit_with(
-            f"this needs {root}, which is not installed. Local models (hf-vlm/, hf-lm/), "
-            'steering and hf-classifier judges need the local extra: pip install "vscbench[local]" '
-            "(install the torch build that suits your machine first)"
-        )
+        raise SystemExit(_fail(local_extra_missing("this command", [root])).exit_code) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        _exit_with(
-            f"{where}{exc.strerror or exc}; check the path given on the command line "
-            "(and that its folder is writable)"
-        )
-
-
-def _exit_with(message: str) -> None:
-    console.print(
-        "error: " + message, style="bold red", highlight=False, markup=False, soft_wrap=True
-    )
-    raise SystemExit(2)
+        message = f"{where}{exc.strerror or exc}; check the path given on the command line "
+        raise SystemExit(_fail(message + "(and that its folder is writable)").exit_code) from None

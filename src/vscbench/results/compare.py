@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from vscbench.results.counting import classify
+from vscbench.results.counting import Scored, classify
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -41,23 +41,35 @@ def clustered_mcnemar(differences: Mapping[Any, int]) -> float:
     return math.erfc(math.sqrt(statistic / 2))
 
 
+def both_scored(
+    a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], Scored, Mapping[str, Any], Scored]]:
+    """``(record_a, pair_a, record_b, pair_b)`` for every pair that counts in both runs
+    (:func:`vscbench.results.counting.classify`), in ``a``'s order."""
+    scored_b = {record["id"]: (record, pair) for record, pair in classify(b.values()).scored}
+    return [
+        (record, pair, *scored_b[record["id"]])
+        for record, pair in classify(a.values()).scored
+        if record["id"] in scored_b
+    ]
+
+
 def paired(
     a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """Paired tests on the pairs both runs scored, overall and for unsafe and safe pairs.
 
-    Only pairs that count in both runs (:func:`vscbench.results.counting.classify`) are
-    compared. ``only_a``: pairs run A answered safety-aware and run B did not.
+    Only pairs that count in both runs (:func:`both_scored`) are compared. ``only_a``:
+    pairs run A answered safety-aware and run B did not.
     """
-    scored_b = {record["id"]: pair for record, pair in classify(b.values()).scored}
+    common = both_scored(a, b)
     out: dict[str, Any] = {}
     for subset in ("all", "unsafe", "safe"):
         only_a = only_b = agree = 0
         per_query: dict[str, int] = defaultdict(int)
         queries: set[str] = set()
-        for record, pair_a in classify(a.values()).scored:
-            pair_b = scored_b.get(record["id"])
-            if pair_b is None or (subset != "all" and pair_a.unsafe != (subset == "unsafe")):
+        for _, pair_a, _, pair_b in common:
+            if subset != "all" and pair_a.unsafe != (subset == "unsafe"):
                 continue
             queries.add(pair_a.cluster)
             if pair_a.aware and not pair_b.aware:

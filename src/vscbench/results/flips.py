@@ -2,7 +2,7 @@
 
 A difference in SRA says how much two runs differ; the flipped pairs say where and why.
 :func:`flips` finds every pair both runs scored whose safety-aware verdict differs
-(by the one counting rule, :func:`vscbench.results.counting.classify`), and
+(the pairs :func:`vscbench.results.compare.both_scored` pairs, as the paired tests do), and
 :func:`flips_section` renders them as an HTML table with the prompt, a thumbnail of the
 image sent and both answers, filterable by category or type and by variant. Every flip
 also goes to a CSV beside the page, since the page shows a bounded number.
@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from vscbench.results.counting import classify
+from vscbench.results.compare import both_scored
 
 #: Flipped pairs shown per comparison on the page; the CSV holds all of them.
 MAX_SHOWN = 300
@@ -47,13 +47,11 @@ class Flip:
 
 def flips(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> list[Flip]:
     """Pairs scored in both ``a`` and ``b`` (records by id) with different verdicts."""
-    scored_b = {record["id"]: record for record, _ in classify(b.values()).scored}
-    out = []
-    for record, pair in classify(a.values()).scored:
-        other = scored_b.get(record["id"])
-        if other is not None and bool(other["aware"]) != pair.aware:
-            out.append(Flip(record, other))
-    return out
+    return [
+        Flip(record_a, record_b)
+        for record_a, pair_a, record_b, pair_b in both_scored(a, b)
+        if pair_a.aware != pair_b.aware
+    ]
 
 
 def image_file(record: Mapping[str, Any], data_dir: str | None) -> Path | None:

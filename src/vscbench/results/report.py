@@ -29,7 +29,13 @@ import matplotlib.pyplot as plt
 
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
 from vscbench.results.compare import paired
-from vscbench.results.counting import Tally, classify, compute_metrics, failure_banner
+from vscbench.results.counting import (
+    Tally,
+    classify,
+    compute_metrics,
+    failure_banner,
+    in_overall,
+)
 from vscbench.results.flips import FILTER_SCRIPT, flips, flips_section, write_csv
 from vscbench.results.store import METRICS_FILE, load_records, make_dir, read_json
 
@@ -83,7 +89,7 @@ class Run:
         ``split`` is ``image``, ``text`` (its image variants) or ``None`` (any pair).
         """
         asked = any(
-            split is None or (r["split"] == split and (split == "image" or r["variant"] != "txt"))
+            split is None or (r["split"] == split and in_overall(r))
             for r in self.records.values()
             if not r.get("excluded")
         )
@@ -217,11 +223,7 @@ def calibration_plane(runs: Sequence[Run], path: Path) -> list[str]:
         title="Calibration plane",
     )
     ax.plot([0, 1], [1, 0], color="grey", linewidth=0.5, linestyle=":")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, ax, path, legend_at="lower left")
     return notes
 
 
@@ -286,9 +288,9 @@ def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
     }
 
 
-def _finish(fig: Any, ax: Any, path: Path) -> None:
+def _finish(fig: Any, ax: Any, path: Path, legend_at: str = "best") -> None:
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc=legend_at)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -478,7 +480,6 @@ def _leaderboard(runs: Sequence[Run]) -> str:
         reason = run.unranked_because
         figures = run.figures
         errors = figures["errors"]
-        failed = errors.get("generation", 0) + errors.get("judge", 0)
         utility = run.metrics.get("utility", {}).get("score")
         if reason:
             rank = "—"
@@ -496,8 +497,8 @@ def _leaderboard(runs: Sequence[Run]) -> str:
             f"{_cells(figures.get('image_centric', {}).get('overall'), run.empty_label('image'))}"
             f"{_cells(figures.get('text_centric', {}).get('overall'), run.empty_label('text'))}"
             f"<td>{_pct(utility) if utility is not None else 'not measured'}</td>"
-            f"<td>{failed:,} of {run.selected:,}<br><small>{errors.get('generation', 0)} gen"
-            f" / {errors.get('judge', 0)} judge</small></td>"
+            f"<td>{run.tally.failed:,} of {run.selected:,}<br><small>"
+            f"{errors.get('generation', 0)} gen / {errors.get('judge', 0)} judge</small></td>"
             f"<td>{html.escape(str(run.metrics.get('judge')))}</td><td>{note}</td></tr>"
         )
     head = (
