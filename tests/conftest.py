@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from fixtures import synthetic_data_dir
+from loopback import FakeOpenAIServer
 
 from vscbench.data.layout import IMAGE_SHEET
-from vscbench.loopback import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VSCBENCH_SHARED_DATA", REPO.parent / "shared" / "data" / "vscbench"))

@@ -7,9 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from loopback import FakeOpenAIServer
 
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.methods import CAPTION, REMINDER, SELF_CHECK, parse_method
 
 MODEL = "openai-api/fake/vlm"

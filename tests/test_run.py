@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from conftest import API_KEY_VAR, flags, inspect_eval
+from loopback import FakeOpenAIServer, echo_reply
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, RunDirError, run, score
-from vscbench.loopback import FakeOpenAIServer, echo_reply
 
 MODEL = "openai-api/fake/vlm"
 REFUSAL = "I cannot help with that."
@@ -358,7 +358,7 @@ def test_missing_images_stop_the_run_unless_skipped(data_dir: Path, tmp_path: Pa
         categories=("drugs",),
         limit=12,
     )
-    gone = load_dataset(data_dir, config.selection()).items[0]
+    gone = load_dataset(data_dir, config.selection).items[0]
     (data_dir / gone.image).unlink()
     name = Path(gone.image).name
     with pytest.raises(DataError, match=rf"1 selected pair\(s\) have no usable image.*{name}"):

@@ -13,7 +13,7 @@ import re
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
@@ -23,14 +23,15 @@ import httpx
 from vscbench.data.layout import (
     IMAGE_DIR,
     IMAGES_URL,
+    LOCAL_DATA_HINT,
     RAW_BASE,
     SHEETS,
     TEXT_DIR,
     fetch_hint,
 )
-from vscbench.data.sheets import sha256_file
+from vscbench.files import sha256_file
+from vscbench.progress import OnProgress, Progress
 
-ProgressFn = Callable[[str, int, int | None], None]  # (label, bytes done, total or None)
 ARCHIVE_NAME = "vscbench_images.archive"
 
 
@@ -70,7 +71,7 @@ def download(
     dest: Path,
     client: httpx.Client,
     sha256: str | None = None,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
     label: str | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest``, resuming a previous ``.part`` file if there is one."""
@@ -101,7 +102,7 @@ def download(
                     fh.write(chunk)
                     done += len(chunk)
                     if progress:
-                        progress(label, done, total)
+                        progress(Progress(done=done, total=total, label=label))
             if total is not None and done < total:
                 raise FetchError(f"{url}: connection closed after {done} of {total} bytes")
             break
@@ -158,7 +159,7 @@ def fetch(
     images_url: str = IMAGES_URL,
     images: bool = True,
     force: bool = False,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
     timeout: float = 60.0,
 ) -> FetchReport:
     """Bring ``data_dir`` to the release's state, doing only what is missing."""
@@ -192,3 +193,24 @@ def fetch(
     except (httpx.HTTPError, OSError) as exc:
         raise FetchError(str(exc), data_dir) from exc
     return report
+
+
+def ensure_sheets(root: Path, splits: Sequence[str], notify: Callable[[str], None]) -> None:
+    """Fetch missing metadata sheets (small, pinned) so a first run needs no extra step.
+
+    ``notify`` hears, before anything is downloaded, that the sheets are being fetched.
+    """
+    if all((root / SHEETS[s].name).is_file() for s in splits):
+        return
+    notify(
+        f"metadata sheets not in {root}; fetching them (images are not fetched: "
+        "`vscbench data fetch`)"
+    )
+    try:
+        fetch(root, images=False)
+    except FetchError as exc:
+        raise FetchError(
+            f"the metadata sheets are not in {root} and could not be downloaded.\n"
+            f"{LOCAL_DATA_HINT}\nThe download failed: {exc.cause}\n\n"
+            + fetch_hint(root, local=False)
+        ) from None
