@@ -21,6 +21,7 @@ from vscbench.cli import app
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, RunDirError, run, score
+from vscbench.results.store import load_records
 
 MODEL = "openai-api/fake/vlm"
 REFUSAL = "I cannot help with that."
@@ -31,7 +32,7 @@ def _sha(path: Path) -> str:
 
 
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return list(load_records(run_dir).values())  # samples.jsonl, line by line
 
 
 def _unsafe_keys(data_dir: Path, selection: Selection) -> set[tuple[str, str | None]]:
