@@ -1,9 +1,16 @@
+// Tells a headless browser (the tests) that every figure and thumbnail decoded.
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  document.body.dataset.imagesLoaded =
+    String(imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0));
+});
 // Filters the rows of each comparison of flipped pairs by its selects, preset from the
 // address (index.html?group=drugs&variant=image); the page works without it.
 for (const section of document.querySelectorAll('section.flips')) {
   const selects = [...section.querySelectorAll('select[data-filter]')];
   const rows = [...section.querySelectorAll('tr[data-group]')];
   const count = section.querySelector('.count');
+  if (!count) continue;  // a comparison with no flipped pair has nothing to filter
   const apply = () => {
     let shown = 0;
     for (const row of rows) {
@@ -20,9 +27,3 @@ for (const section of document.querySelectorAll('section.flips')) {
   }
   apply();
 }
-// Tells a headless browser (the tests) that every figure and thumbnail decoded.
-window.addEventListener('load', () => {
-  const imgs = [...document.images];
-  document.body.dataset.imagesLoaded =
-    String(imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0));
-});
