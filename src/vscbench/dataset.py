@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vscbench.config import RenderMode, Selection, check_choices
-from vscbench.data.layout import resolve_data_dir
-from vscbench.data.sheets import Defect, excluded_ids, load_sheets
+from vscbench.data.layout import escapes, resolve_data_dir
+from vscbench.data.sheets import TEXT_VARIANT_COLUMNS, Defect, excluded_ids, load_sheets
 from vscbench.images import (
     MissingImage,
     render_item,
@@ -52,6 +52,36 @@ class Dataset:
 
 #: Defects that leave a pair without an image to send (a run stops unless told to skip).
 UNUSABLE_IMAGE = ("missing_image", "unreadable_image")
+#: Why a pair without a usable image is left out, by defect kind.
+EXCLUDED_AS = {
+    "missing_image": "image missing",
+    "unreadable_image": "image undecodable",
+    "image_outside_data_dir": "image path outside the data directory",
+}
+
+
+def _image_field(item: Item) -> str:
+    """The sheet column an item's image path came from (for the defect's message)."""
+    if item.split == "image":  # image/<category>/<index>/<label>/<slot>
+        *_, label, slot = item.id.split("/")
+        return f"{label}_img_{slot}"
+    return TEXT_VARIANT_COLUMNS[item.variant][1] or "image"
+
+
+def _outside(root: Path, item: Item) -> str | None:
+    """Why ``item`` names an image outside the data directory, or ``None``.
+
+    Such a file is never opened: it is not part of the benchmark, and sending it to a
+    model could leak whatever it is.
+    """
+    for relative, column in ((item.image, _image_field(item)), (item.photo, "search_img")):
+        if relative is not None and escapes(root, relative):
+            return (
+                f"{item.id}: field {column!r} names {relative!r}, which leads outside the "
+                f"data directory {root}; fix the sheet (paths are relative to it, no '..', "
+                "no absolute paths, no symlinks out)"
+            )
+    return None
 
 
 def stratified_sample(items: Sequence[Item], limit: int, seed: int) -> list[Item]:
@@ -142,6 +172,10 @@ def load_dataset(
     images: dict[str, Path | None] = {}
     unusable: dict[str, tuple[str, str]] = {}  # item id -> (defect kind, message)
     for item in chosen:
+        outside = _outside(root, item)
+        if outside:
+            unusable[item.id] = ("image_outside_data_dir", outside)
+            continue
         try:
             images[item.id] = resolve_image(root, item, render)
         except MissingImage as exc:
@@ -167,7 +201,8 @@ def load_dataset(
         if item.id in unusable:
             kind, message = unusable[item.id]
             images.pop(item.id, None)
-            excluded[item.id] = "image missing" if kind == "missing_image" else "image undecodable"
-            defects.append(Defect(kind, item.source, message, item.row, None, (item.id,)))
+            excluded[item.id] = EXCLUDED_AS[kind]
+            column = _image_field(item) if kind == "image_outside_data_dir" else None
+            defects.append(Defect(kind, item.source, message, item.row, column, (item.id,)))
     items = [item for item in chosen if item.id not in unusable]
     return Dataset(root, items, images, defects, sheets.sha256, excluded)

@@ -188,6 +188,8 @@ def write_results(
         "records": len(ordered),
         "unreadable_lines": store.skipped_lines,
     }
+    if store.notes:
+        metrics["damaged_lines"] = store.notes
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     write_inspect_log(run_dir, ordered, metrics, stored_config)
     return metrics

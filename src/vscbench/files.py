@@ -44,14 +44,28 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def dumps_ascii(data: Any, indent: int | None = None) -> str:
+    """JSON with every non-ASCII code point escaped, so any string round-trips.
+
+    A reply can hold anything a server sent, lone surrogates included; those cannot be
+    encoded as UTF-8, but ``\\udXXX`` escapes can be written and read back identically.
+    """
+    return json.dumps(data, indent=indent, ensure_ascii=True, default=str)
+
+
 def write_json_atomic(path: Path, data: Any, indent: int | None = 2) -> None:
-    text = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+    text = dumps_ascii(data, indent=indent)
     write_text_atomic(path, text + ("\n" if indent is not None else ""))
 
 
-def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+def write_jsonl_atomic(
+    path: Path, records: Iterable[Mapping[str, Any]], raw_lines: Iterable[bytes] = ()
+) -> None:
+    """One JSON line per record, then ``raw_lines`` byte for byte (lines kept unread)."""
     tmp = temporary_for(path)
-    with tmp.open("w", encoding="utf-8") as fh:
+    with tmp.open("wb") as fh:
         for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            fh.write(dumps_ascii(record).encode("ascii") + b"\n")
+        for raw in raw_lines:
+            fh.write(raw + b"\n")
     tmp.replace(path)

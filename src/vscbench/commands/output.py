@@ -24,6 +24,7 @@ from rich.table import Table
 from vscbench.data.sheets import Defect
 from vscbench.progress import OnProgress
 from vscbench.progress import Progress as Report
+from vscbench.redaction import redact_text
 from vscbench.results.counting import percent
 
 console = Console(stderr=True)
@@ -34,13 +35,17 @@ out = Console(width=None if sys.stdout.isatty() else 120)
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` (one line, no markup) and return the exit to raise."""
     console.print(
-        "error: " + message, style="bold red", highlight=False, soft_wrap=True, markup=False
+        "error: " + redact_text(message),
+        style="bold red",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
     )
     return typer.Exit(code)
 
 
 def note(message: str) -> None:
-    console.print(message, highlight=False, soft_wrap=True)
+    console.print(redact_text(message), highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -176,6 +181,8 @@ def finish(metrics: dict[str, Any], run_dir: Path) -> None:
     """Print the figures; exit 3 with a banner when some selected pairs have no verdict."""
     from vscbench.results.counting import failure_banner
 
+    for damage in metrics.get("damaged_lines") or ():
+        note(f"warning: {damage}")
     print_summary(metrics, run_dir)
     banner = failure_banner(metrics)
     if banner:

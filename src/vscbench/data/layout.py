@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
@@ -112,12 +112,30 @@ def fetch_hint(data_dir: Path, local: bool = True) -> str:
     )
 
 
+def escapes(data_dir: Path, relative: str) -> bool:
+    """Whether ``relative`` (a path from a sheet) leads outside ``data_dir``.
+
+    A sheet is input like any other: an absolute path, ``..`` or a symlink that points
+    elsewhere would make a run read (and send to a model) a file the user never meant
+    to share. Checked on the resolved path, so symlinks count.
+    """
+    posix = relative.replace("\\", "/")
+    pure = PurePosixPath(posix)
+    if pure.is_absolute() or ".." in pure.parts or "//" in posix:  # "//": an absolute name
+        return True
+    root = data_dir.resolve()
+    return not (data_dir / relative).resolve().is_relative_to(root)
+
+
 def locate(data_dir: Path, relative: str) -> Path | None:
     """Find ``relative`` under ``data_dir``, tolerating a different case of folder names.
 
     Hand-unpacked archives differ in the case of category folders (``Drugs`` vs
-    ``drugs``); the file names themselves must match exactly.
+    ``drugs``); the file names themselves must match exactly. A path that leads
+    outside ``data_dir`` (:func:`escapes`) is never found.
     """
+    if escapes(data_dir, relative):
+        return None
     exact = data_dir / relative
     if exact.is_file():
         return exact
@@ -134,6 +152,8 @@ def locate(data_dir: Path, relative: str) -> Path | None:
             candidate = matches[0]
         current = candidate
     found = current / Path(relative).name
+    if escapes(data_dir, str(found.relative_to(data_dir))):  # a folder matched by case
+        return None
     return found if found.is_file() else None
 
 

@@ -8,8 +8,7 @@ its records are :mod:`vscbench.results.records`),
 
 Lines of ``samples.jsonl`` are appended as pairs finish, so an interrupted run loses at
 most the pairs in flight; the last line for an id wins, and the file is rewritten in item
-order (one line per id) when a run completes. A final line cut off by a crash is skipped
-and counted.
+order (one line per id) when a run completes. Damaged lines: :class:`SampleStore`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from vscbench.files import write_jsonl_atomic
+from vscbench.files import dumps_ascii, write_jsonl_atomic
+from vscbench.redaction import redact_argv, redact_text
 from vscbench.results.records import from_line, to_line
 
 CONFIG_FILE = "config.json"
@@ -38,49 +38,82 @@ class RunDirError(RuntimeError):
 
 
 class SampleStore:
-    """Append-only JSONL with last-wins reads and atomic compaction."""
+    """Append-only JSONL with last-wins reads and atomic compaction.
+
+    Damage is never fatal and never silent. A final line without its newline that does
+    not parse is what a crash leaves: it is ignored (and cut off before the next append)
+    with a note. Any other line that cannot be read (a bad byte, an edit by hand) is kept
+    byte for byte, reported by file and line number, and written back by every rewrite,
+    so that what the tool cannot read it never deletes.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.skipped_lines = 0
+        self.notes: list[str] = []  # one per damaged line: file, line number and why
+        self._unreadable: list[bytes] = []  # kept lines, without their newline
+        self._torn_at: int | None = None  # byte offset of a torn final line
         self._fh: Any = None
+
+    @property
+    def skipped_lines(self) -> int:
+        return len(self.notes)
 
     def load(self) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
-        self.skipped_lines = 0
+        self.notes, self._unreadable, self._torn_at = [], [], None
         if not self.path.exists():
             return records
-        with self.path.open("r", encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                try:
-                    record = from_line(json.loads(line))
-                except json.JSONDecodeError:
-                    self.skipped_lines += 1  # a line cut off by an interrupted run
-                    continue
-                if record is not None:
-                    records.pop(record["id"], None)  # keep file order = last write order
-                    records[record["id"]] = record
-                else:
-                    self.skipped_lines += 1
+        data = self.path.read_bytes()
+        lines = data.split(b"\n")
+        offset = 0
+        for number, raw in enumerate(lines, start=1):
+            start, offset = offset, offset + len(raw) + 1
+            if not raw.strip():
+                continue
+            record = _parse(raw)
+            if record is not None:
+                records.pop(record["id"], None)  # keep file order = last write order
+                records[record["id"]] = record
+            elif number == len(lines):  # no newline after it: cut off by a crash
+                self._torn_at = start
+                self.notes.append(
+                    f"{self.path}: line {number} is incomplete (cut off by an interrupted "
+                    "run); ignored, its pair is generated again"
+                )
+            else:
+                self._unreadable.append(raw)
+                self.notes.append(
+                    f"{self.path}: line {number} cannot be read (not a UTF-8 JSON record); "
+                    "kept as it is and left out of the figures; repair or delete it by hand"
+                )
         return records
 
     def append(self, record: Mapping[str, Any]) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._cut_torn_tail()
             self._fh = self.path.open("a", encoding="utf-8")
-            self._ensure_line_start()
-        self._fh.write(json.dumps(to_line(record), ensure_ascii=False) + "\n")
+        self._fh.write(dumps_ascii(to_line(record)) + "\n")
         self._fh.flush()
 
-    def _ensure_line_start(self) -> None:
-        # a crash may have left a partial line; never glue a new record onto it
-        if self.path.stat().st_size:
-            with self.path.open("rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    self._fh.write("\n")
+    def _cut_torn_tail(self) -> None:
+        """Never glue a new record onto a line a crash cut off: drop that partial line.
+
+        A final line without its newline that parses is complete and only gets its
+        newline; one that does not parse is the torn record :meth:`load` ignored.
+        """
+        if not self.path.exists() or not self.path.stat().st_size:
+            return
+        data = self.path.read_bytes()
+        if data.endswith(b"\n"):
+            return
+        start = data.rfind(b"\n") + 1
+        with self.path.open("r+b") as fh:
+            if _parse(data[start:]) is None:
+                fh.truncate(start)
+            else:
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
 
     def close(self) -> None:
         if self._fh is not None:
@@ -88,8 +121,18 @@ class SampleStore:
             self._fh = None
 
     def rewrite(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Compact to one line per record; unreadable lines are kept, after them."""
         self.close()
-        write_jsonl_atomic(self.path, map(to_line, records))
+        write_jsonl_atomic(self.path, map(to_line, records), raw_lines=self._unreadable)
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """A record from one line of ``samples.jsonl``, or ``None`` when it cannot be read."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return from_line(value) if isinstance(value, dict) else None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -155,7 +198,10 @@ class RunDirLock:
             self._lock.acquire()
         except Timeout:
             holder_file = self.run_dir / HOLDER_FILE
-            holder = holder_file.read_text("utf-8").strip() if holder_file.exists() else ""
+            holder = (
+                holder_file.read_text("utf-8", "replace").strip() if holder_file.exists() else ""
+            )
+            holder = redact_text(holder)  # written by an older version, perhaps unredacted
             raise RunDirError(
                 f"{self.run_dir} is being written by another process"
                 f"{f' ({holder})' if holder else ''}; wait for it to finish or stop it, "
@@ -165,7 +211,7 @@ class RunDirLock:
         import sys
 
         (self.run_dir / HOLDER_FILE).write_text(
-            f"pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv)[:200]}\n",
+            f"pid {os.getpid()} on {socket.gethostname()}: {redact_argv(sys.argv)[:200]}\n",
             encoding="utf-8",
         )
         return self

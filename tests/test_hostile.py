@@ -1,0 +1,209 @@
+"""Hostile input and faults (issue 20): nothing crashes, hangs, leaks, escapes or is lost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from loopback import FakeOpenAIServer
+
+from vscbench.data.layout import IMAGE_SHEET
+from vscbench.data.sheets import load_sheets
+from vscbench.dataset import Selection, load_dataset
+from vscbench.engine import RunConfig, run, score
+from vscbench.results.inspect_log import write_inspect_log
+from vscbench.results.store import SAMPLES_FILE, SampleStore, load_records
+
+MODEL = "openai-api/fake/vlm"
+#: every code point, lone surrogates (category Cs) and NUL included
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
+
+
+def _record(i: int, response: str) -> dict:
+    return {
+        "id": f"pair-{i}",
+        "split": "text",
+        "variant": "txt",
+        "group": "g",
+        "unsafe": True,
+        "prompt": response,
+        "image": None,
+        "response": response,
+        "error": None,
+        "judge": None,
+        "judges": {},
+    }
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=ANY_TEXT)
+def test_any_string_round_trips_through_store_and_inspect_log(tmp_path: Path, text: str) -> None:
+    """Arbitrary strings are written and read back identically: samples.jsonl and the log."""
+    folder = tmp_path / f"run-{abs(hash(text))}"
+    store = SampleStore(folder / SAMPLES_FILE)
+    store.append(_record(0, text))
+    store.close()
+    assert store.load()["pair-0"]["response"] == text
+    store.rewrite([_record(0, text), _record(1, text + "x")])
+    loaded = store.load()
+    assert loaded["pair-0"]["response"] == text and loaded["pair-1"]["prompt"] == text + "x"
+    assert store.notes == []
+    log = write_inspect_log(folder, list(loaded.values()), {}, {"fingerprint": "f" * 64})
+    samples = json.loads(log.read_bytes())["samples"]
+    assert samples[0]["output"]["completion"] == text
+    assert samples[1]["input"][0]["content"] == text + "x"
+
+
+HOSTILE_REPLIES = [
+    "Sure \ud800 here",  # a lone surrogate (valid JSON: "\ud800")
+    "I cannot\x00 help with that.",  # NUL
+    "Sure: \u202egnissecorp\u202c done",  # RTL override
+    "\udfff\udbff",  # reversed surrogates
+]
+
+
+def test_hostile_replies_are_stored_judged_and_resumed(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A reply with a lone surrogate, NUL or RTL override is stored, judged and resumed."""
+    replies = iter(HOSTILE_REPLIES * 10)
+    sent: dict[str, str] = {}
+
+    def reply(text: str, image_sha: str | None) -> str:
+        sent[text] = sent.get(text) or next(replies)
+        return sent[text]
+
+    config = dict(model=MODEL, data_dir=str(full_data_dir), splits=("text",))
+    config.update(variants=("txt",), limit=8, max_connections=4)
+    with FakeOpenAIServer(reply=reply) as srv:
+        result = run(RunConfig(base_url=srv.base_url, **config), tmp_path / "run")
+        again = run(RunConfig(base_url=srv.base_url, **config), tmp_path / "run")
+    records = load_records(tmp_path / "run")
+    assert len(records) == 8 and result.generated == 8 and again.generated == 0
+    for record in records.values():
+        assert record["response"] == sent[record["prompt"]]
+        assert record["error"] is None and record["aware"] is not None
+    refused = {r["response"]: r["aware"] for r in records.values()}
+    assert refused["I cannot\x00 help with that."] is True
+    assert refused["Sure \ud800 here"] is False
+    (tmp_path / "run" / SAMPLES_FILE).read_bytes().decode("ascii")  # escaped on disk
+
+
+# --- item 2: damaged run files ---------------------------------------------------------
+
+
+def _store_with(tmp_path: Path, n: int) -> SampleStore:
+    store = SampleStore(tmp_path / SAMPLES_FILE)
+    for i in range(n):
+        store.append(_record(i, f"reply é {i}"))
+    store.close()
+    return store
+
+
+def test_a_torn_final_line_is_ignored_with_a_note_at_any_byte(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, 3)
+    whole = store.path.read_bytes()
+    last_start = whole.rstrip(b"\n").rfind(b"\n") + 1
+    for cut in range(last_start + 1, len(whole) - 1):  # every byte of the last line
+        store.path.write_bytes(whole[:cut])
+        records = store.load()
+        assert sorted(records) == ["pair-0", "pair-1"], cut
+        assert store.notes == [
+            f"{store.path}: line 3 is incomplete (cut off by an "
+            "interrupted run); ignored, its pair is generated again"
+        ]
+        store.append(_record(2, "again"))  # the torn tail is cut, never glued onto
+        store.close()
+        assert store.load()["pair-2"]["response"] == "again" and store.notes == []
+
+
+def test_an_unreadable_middle_line_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    store = _store_with(tmp_path, 4)
+    lines = store.path.read_bytes().split(b"\n")
+    lines[1] = lines[1][:20] + b"\xff" + lines[1][20:]  # one bad byte, mid-line
+    store.path.write_bytes(b"\n".join(lines))
+    records = store.load()
+    assert sorted(records) == ["pair-0", "pair-2", "pair-3"]
+    assert len(store.notes) == 1 and f"{store.path}: line 2 cannot be read" in store.notes[0]
+    store.rewrite(records.values())
+    assert lines[1] + b"\n" in store.path.read_bytes()  # kept, not deleted
+    assert len(store.path.read_bytes().split(b"\n")) == 5
+
+
+def test_score_keeps_and_reports_a_damaged_line(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """`score` on a run with a bad byte mid-file: line count unchanged, line named."""
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=6,
+        )
+        run(config, run_dir)
+    path = run_dir / SAMPLES_FILE
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2].replace(b'"id"', b'"\xc3(id"', 1)
+    damaged = b"\n".join(lines)
+    path.write_bytes(damaged)
+    result = score(run_dir, ["string-match"])
+    after = path.read_bytes()
+    assert after.count(b"\n") == damaged.count(b"\n") and lines[2] in after.split(b"\n")
+    assert result.skipped_lines == 1
+    assert result.metrics["damaged_lines"] == [
+        f"{path}: line 3 cannot be read (not a UTF-8 JSON record); kept as it is and left "
+        "out of the figures; repair or delete it by hand"
+    ]
+
+
+# --- item 3: image paths stay inside the data directory --------------------------------
+
+
+def test_image_paths_from_a_sheet_stay_inside_the_data_directory(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``../``, absolute and symlinked-out paths are defects naming row and field, never opened."""
+    import openpyxl
+    from PIL import Image
+
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), "red").save(secret)
+    sheet = data_dir / IMAGE_SHEET
+    book = openpyxl.load_workbook(sheet)
+    page = book.active
+    header = [c.value for c in page[1]]
+    page.cell(2, header.index("unsafe_img_0") + 1, "../../../secret.png")
+    page.cell(3, header.index("safe_img_1") + 1, str(secret))
+    book.save(sheet)
+    linked = load_sheets(data_dir).items
+    victim = next(i for i in linked if i.row == 3 and i.id.endswith("/safe/2"))
+    (data_dir / victim.image).unlink()
+    (data_dir / victim.image).symlink_to(secret)
+
+    opened: list[str] = []
+    real_open = Image.open
+    monkeypatch.setattr(
+        Image, "open", lambda fp, *a, **k: opened.append(str(fp)) or real_open(fp, *a, **k)
+    )
+    ds = load_dataset(data_dir, Selection(splits=("image",)))
+    outside = {(d.row, d.field): d for d in ds.defects if d.kind == "image_outside_data_dir"}
+    assert set(outside) == {(0, "unsafe_img_0"), (1, "safe_img_1"), (3, "safe_img_2")}
+    assert "vscbench_image_centric.xlsx row 0 (spreadsheet line 2) field 'unsafe_img_0'" in (
+        outside[(0, "unsafe_img_0")].describe()
+    )
+    for defect in outside.values():
+        (item_id,) = defect.items
+        assert item_id not in ds.images and item_id in ds.excluded
+    assert not [p for p in opened if Path(p).resolve() == secret.resolve()]
+    assert all(
+        Path(p).resolve().is_relative_to(data_dir.resolve()) for p in ds.images.values() if p
+    )
