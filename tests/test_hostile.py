@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import flags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopback import FakeOpenAIServer
@@ -15,7 +19,7 @@ from vscbench.data.sheets import load_sheets
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, run, score
 from vscbench.results.inspect_log import write_inspect_log
-from vscbench.results.store import SAMPLES_FILE, SampleStore, load_records
+from vscbench.results.store import HOLDER_FILE, SAMPLES_FILE, SampleStore, load_records
 
 MODEL = "openai-api/fake/vlm"
 #: every code point, lone surrogates (category Cs) and NUL included
@@ -119,7 +123,9 @@ def test_a_torn_final_line_is_ignored_with_a_note_at_any_byte(tmp_path: Path) ->
         ]
         store.append(_record(2, "again"))  # the torn tail is cut, never glued onto
         store.close()
-        assert store.load()["pair-2"]["response"] == "again" and store.notes == []
+        assert store.load()["pair-2"]["response"] == "again" and len(store.notes) == 1
+        fresh = SampleStore(store.path)
+        assert len(fresh.load()) == 3 and fresh.notes == []
 
 
 def test_an_unreadable_middle_line_is_kept_byte_for_byte(tmp_path: Path) -> None:
@@ -207,3 +213,93 @@ def test_image_paths_from_a_sheet_stay_inside_the_data_directory(
     assert all(
         Path(p).resolve().is_relative_to(data_dir.resolve()) for p in ds.images.values() if p
     )
+
+
+# --- item 4: no secret on disk or screen -------------------------------------------------
+
+PLANTED = ("PLANTEDHEADERVALUE", "PLANTEDPASSWORD", "PLANTEDARGVALUE", "sk-PLANTEDTOKEN0123456789")
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vscbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _secret_args(base_url: str) -> list[str]:
+    url = base_url.replace("http://", "http://alice:PLANTEDPASSWORD@")
+    return [
+        "--base-url",
+        url,
+        "-M",
+        'default_headers={"X-Custom": "PLANTEDHEADERVALUE"}',
+        "-M",
+        "api_key=PLANTEDARGVALUE",
+        "-M",
+        "user_tag=sk-PLANTEDTOKEN0123456789",
+    ]
+
+
+def _assert_clean(run_dir: Path, *outputs: str) -> None:
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            body = path.read_bytes().decode("utf-8", "replace")
+            assert not [s for s in PLANTED if s in body], path
+    for output in outputs:
+        assert not [s for s in PLANTED if s in output], output
+
+
+def test_planted_secrets_reach_neither_disk_nor_screen(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """Headers, URL user-info and credential-like model args: every file, every output."""
+    run_dir = tmp_path / "run"
+    selection = flags(data_dir=full_data_dir, split="text", variants="txt", limit=4)
+    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
+        args = ["run", *flags(model=MODEL, out=run_dir), *selection, *_secret_args(srv.base_url)]
+        done = _cli(*args)
+        assert done.returncode == 0, done.stderr
+        assert srv.requests and srv.requests[0].model == "vlm"  # the secrets did reach the server
+        scored = _cli("score", str(run_dir))
+        assert scored.returncode == 0, scored.stderr
+        # another process holds the lock: the holder file and the refusal message
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(run_dir), *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        held = (run_dir / HOLDER_FILE).read_text()
+        refused = _cli(*args)
+        holder.kill()
+        holder.wait()
+    assert refused.returncode == 2 and "being written by another process" in refused.stderr
+    assert "<redacted>" in held and "vscbench" in held
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["base_url"].startswith("http://<redacted>@127.0.0.1")
+    assert config["model_args"]["default_headers"] == {"X-Custom": "<redacted>"}
+    assert config["model_args"]["api_key"] == config["model_args"]["user_tag"] == "<redacted>"
+    _assert_clean(run_dir, done.stdout, done.stderr, scored.stdout, scored.stderr, held)
+    _assert_clean(run_dir, refused.stdout, refused.stderr)
+    # an error naming the URL: the server is gone
+    gone = _cli(
+        "run", *flags(model=MODEL, out=tmp_path / "gone"), *selection, *_secret_args(srv.base_url)
+    )
+    assert gone.returncode != 0 and "unreachable" in gone.stderr, gone.stderr
+    _assert_clean(tmp_path / "gone", gone.stdout, gone.stderr)
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from vscbench.results.store import RunDirLock
+run_dir = Path(sys.argv[1])
+sys.argv = ["vscbench", *sys.argv[2:]]
+with RunDirLock(run_dir):
+    print("held", flush=True)
+    time.sleep(120)
+"""

@@ -39,13 +39,13 @@ from pydantic.dataclasses import dataclass
 
 from vscbench.files import sha256_file
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
+from vscbench.redaction import redact_args, redact_url
 
 #: The judge a run uses when none is named.
 DEFAULT_JUDGE = "string-match"
 EVAL_ON = ("all", "calibration", "test")
 RenderMode = Literal["auto", "always", "never"]
 RENDER_MODES: tuple[RenderMode, ...] = ("auto", "always", "never")
-SECRET_HINTS = ("key", "token", "secret", "password", "auth")
 
 
 def split_list(value: Any) -> Any:
@@ -248,14 +248,6 @@ def parse_method(spec: str) -> tuple[str, int | None]:
     )
 
 
-def redact(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Model arguments with secret-looking values replaced."""
-    return {
-        k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
-        for k, v in sorted(args.items())
-    }
-
-
 def _fields(part: Any) -> dict[str, Any]:
     """A part given as an instance or as a mapping, as a mapping (``{}`` for none)."""
     if part is None:
@@ -333,7 +325,9 @@ class RunConfig(BaseModel):
         for name in PARTS:
             for key, value in dataclasses.asdict(getattr(self, name)).items():
                 out[key] = list(value) if isinstance(value, tuple) else value
-        out["model_args"] = redact(self.target.model_args)
+        out["model_args"] = redact_args(self.target.model_args)
+        for url in ("base_url", "judge_base_url"):
+            out[url] = redact_url(out[url])
         return out
 
     def identity(self, data_sha256: Mapping[str, str], method: Mapping[str, Any]) -> dict:
@@ -361,7 +355,7 @@ class RunConfig(BaseModel):
                 "skip_missing_images": self.data.skip_missing_images,
             },
             "data": {"sha256": dict(sorted(data_sha256.items())), "render": self.data.render},
-            "model": {"name": self.target.model, "args": redact(self.target.model_args)},
+            "model": {"name": self.target.model, "args": redact_args(self.target.model_args)},
             "generation": dataclasses.asdict(self.generation),
             "method": dict(method),
             "steering": steering,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vscbench.chat import Answer, Conversation, FatalModelError, Generate, ModelCallError
+from vscbench.redaction import redact_text
 
 #: exception, where the model lives -> the fatal error it means, or None
 Classify = Callable[[BaseException, str | None], FatalModelError | None]
@@ -43,7 +44,7 @@ def describe(exc: BaseException) -> str:
     """``[HTTP status ]Type: message`` of a failure, as records and banners show it."""
     status = status_of(exc)
     prefix = f"HTTP {status} " if status else ""
-    return f"{prefix}{type(exc).__name__}: {exc}"
+    return redact_text(f"{prefix}{type(exc).__name__}: {exc}")
 
 
 def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError | None:
@@ -52,7 +53,7 @@ def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError 
     import openai
 
     status = status_of(exc)
-    url = url_of(exc, where)
+    url = redact_text(url_of(exc, where))
     if status in (401, 403):
         return FatalModelError(
             f"{url}: HTTP {status}, authentication failed; check the API key variable "
@@ -66,8 +67,7 @@ def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError 
     unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
     if isinstance(exc, unreachable) and not isinstance(exc, timeouts):
         return FatalModelError(
-            f"{url}: server unreachable ({type(exc).__name__}: {exc}); is it running, "
-            "and is --base-url right?"
+            f"{url}: server unreachable ({describe(exc)}); is it running, and is --base-url right?"
         )
     return None
 

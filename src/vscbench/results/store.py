@@ -49,10 +49,15 @@ class SampleStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.notes: list[str] = []  # one per damaged line: file, line number and why
+        self._torn: list[str] = []  # torn lines met while this store was open (then cut)
+        self._damaged: list[str] = []  # unreadable lines of the last load
         self._unreadable: list[bytes] = []  # kept lines, without their newline
-        self._torn_at: int | None = None  # byte offset of a torn final line
         self._fh: Any = None
+
+    @property
+    def notes(self) -> list[str]:
+        """One per damaged line, naming the file, the line and what was done with it."""
+        return self._torn + self._damaged
 
     @property
     def skipped_lines(self) -> int:
@@ -60,14 +65,12 @@ class SampleStore:
 
     def load(self) -> dict[str, dict[str, Any]]:
         records: dict[str, dict[str, Any]] = {}
-        self.notes, self._unreadable, self._torn_at = [], [], None
+        self._damaged, self._unreadable = [], []
         if not self.path.exists():
             return records
         data = self.path.read_bytes()
         lines = data.split(b"\n")
-        offset = 0
         for number, raw in enumerate(lines, start=1):
-            start, offset = offset, offset + len(raw) + 1
             if not raw.strip():
                 continue
             record = _parse(raw)
@@ -75,14 +78,15 @@ class SampleStore:
                 records.pop(record["id"], None)  # keep file order = last write order
                 records[record["id"]] = record
             elif number == len(lines):  # no newline after it: cut off by a crash
-                self._torn_at = start
-                self.notes.append(
+                torn = (
                     f"{self.path}: line {number} is incomplete (cut off by an interrupted "
                     "run); ignored, its pair is generated again"
                 )
+                if torn not in self._torn:
+                    self._torn.append(torn)
             else:
                 self._unreadable.append(raw)
-                self.notes.append(
+                self._damaged.append(
                     f"{self.path}: line {number} cannot be read (not a UTF-8 JSON record); "
                     "kept as it is and left out of the figures; repair or delete it by hand"
                 )
@@ -211,7 +215,7 @@ class RunDirLock:
         import sys
 
         (self.run_dir / HOLDER_FILE).write_text(
-            f"pid {os.getpid()} on {socket.gethostname()}: {redact_argv(sys.argv)[:200]}\n",
+            f"pid {os.getpid()} on {socket.gethostname()}: {redact_argv(sys.argv)[:1000]}\n",
             encoding="utf-8",
         )
         return self
