@@ -20,6 +20,7 @@ from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, run, score
 from vscbench.results.inspect_log import write_inspect_log
 from vscbench.results.store import HOLDER_FILE, SAMPLES_FILE, SampleStore, load_records
+from vscbench.tables import read_table
 
 MODEL = "openai-api/fake/vlm"
 #: every code point, lone surrogates (category Cs) and NUL included
@@ -303,3 +304,77 @@ with RunDirLock(run_dir):
     print("held", flush=True)
     time.sleep(120)
 """
+
+
+# --- item 5: exports are data, not formulas ---------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example", "click")',
+    "=1+1",
+    "+1",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\t=1",
+    "\r=1",
+    "'=quoted already",
+    "\uff1d1+1",
+    "nul\x00 and bell\x07 and cr\r inside",
+    "lone \ud800 surrogate",
+    "literal _x0041_ escape",
+    "plain answer",
+]
+
+
+def _cell_types(path: Path) -> set[str]:
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(path).active
+    return {cell.data_type for row in sheet.iter_rows() for cell in row if cell.value is not None}
+
+
+def test_judge_out_xlsx_holds_text_not_formulas(tmp_path: Path) -> None:
+    """`judge --out x.xlsx`: every cell a string; replies come back as they were."""
+    source = tmp_path / "pairs.jsonl"
+    source.write_text(
+        "\n".join(json.dumps({"query": f"q{i}", "response": r}) for i, r in enumerate(FORMULAS))
+    )
+    out = tmp_path / "judged.xlsx"
+    done = _cli("judge", *flags(input=source, out=out, judge="string-match"))
+    assert done.returncode == 0, done.stderr
+    assert _cell_types(out) == {"s"}
+    back = read_table(out)
+    assert back["response"].tolist() == FORMULAS
+    assert back["query"].tolist() == [f"q{i}" for i in range(len(FORMULAS))]
+
+
+def test_export_upstream_holds_text_not_formulas(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    replies = iter(FORMULAS * 2)
+    sent: dict[str, str] = {}
+
+    def reply(text: str, image_sha: str | None) -> str:
+        sent[text] = sent.get(text) or next(replies)
+        return sent[text]
+
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(reply=reply) as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=10,
+        )
+        run(config, run_dir)
+    done = _cli("export-upstream", str(run_dir), *flags(out=tmp_path / "up"))
+    assert done.returncode == 0, done.stderr
+    written = sorted((tmp_path / "up").rglob("*.xlsx"))
+    assert written
+    records = load_records(run_dir)
+    for path in written:
+        assert _cell_types(path) == {"s"}, path
+        frame = read_table(path)
+        for record in records.values():
+            assert frame.loc[record["row"], "resp_txt"] == record["response"]

@@ -5,6 +5,7 @@ Tables are CSV, JSONL or XLSX (by file extension); every input column is kept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pandas as pd
 
 from vscbench.agreement import binary_agreement
 from vscbench.config import Requests
-from vscbench.data.sheets import read_xlsx
+from vscbench.data.sheets import read_xlsx, write_xlsx
 from vscbench.files import write_json_atomic
 from vscbench.judges.panel import JudgePanel
 from vscbench.progress import OnProgress
@@ -33,10 +34,30 @@ def read_table(path: Path) -> pd.DataFrame:
         if suffix == ".csv":
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         if suffix == ".jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            return _read_jsonl(path)
+    except ValueError:
+        raise
     except Exception as exc:  # pandas raises many parser error types
         raise ValueError(f"{path}: cannot read table ({exc})") from exc
     return read_xlsx(path)
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    """JSON lines through the standard parser, which keeps every string as it is (pandas'
+    own drops lone surrogates), with an error naming the line."""
+    rows = []
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path} line {number}: not a JSON object ({exc})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path} line {number}: not a JSON object")
+            rows.append(row)
+    return pd.DataFrame.from_records(rows)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -45,9 +66,9 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     if suffix == ".csv":
         frame.to_csv(path, index=False)
     elif suffix == ".jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+        frame.to_json(path, orient="records", lines=True, force_ascii=True)
     elif suffix == ".xlsx":
-        frame.to_excel(path, index=False)
+        write_xlsx(frame, path)
     else:
         raise ValueError(f"{path}: unsupported table format; use {', '.join(FORMATS)}")
 

@@ -27,6 +27,7 @@ from vscbench.data.sheets import (
     load_image_centric,
     load_text_centric,
     read_xlsx,
+    write_xlsx,
 )
 from vscbench.engine import panel_for, write_results
 from vscbench.files import sha256_file, write_json_atomic
@@ -181,7 +182,7 @@ def export_upstream(
             (folder / f"{stem}.xlsx", responses_only),
             (folder / f"{stem}_eval.xlsx", frame),
         ):
-            table.to_excel(path, index=False)
+            write_xlsx(table, path)
             written.append(path)
     return written
 

@@ -9,15 +9,17 @@ summary, instead of failing or silently dropping anything.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from vscbench.data.layout import IMAGE_DIR, SHEETS, TEXT_DIR, DataError
-from vscbench.files import sha256_file
+from vscbench.files import sha256_file, temporary_for
 from vscbench.items import (
     FIGSTEP_PROMPT,
     IMAGE_CATEGORIES,
@@ -88,12 +90,71 @@ class Sheets:
     sha256: dict[str, str]
 
 
+#: What a spreadsheet takes for the start of a formula (OWASP's CSV-injection list, with
+#: the full-width forms some spreadsheets also accept).
+FORMULA_START = tuple("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+#: What XML 1.0 cannot carry (control characters, CR, lone surrogates), and a literal
+#: ``_xHHHH_`` that would read as an escape: written in OOXML's own ``_xHHHH_`` form.
+_OOXML_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)"
+)
+_OOXML_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
 def read_xlsx(path: Path) -> pd.DataFrame:
-    """Every cell of an .xlsx sheet as text (empty cells as ""): the one xlsx reader."""
+    """Every cell of an .xlsx sheet as text (empty cells as ""): the one xlsx reader.
+
+    ``_xHHHH_`` escapes are decoded, as spreadsheets show them, so what
+    :func:`write_xlsx` wrote reads back as the original text.
+    """
     try:
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
+        frame = pd.read_excel(path, dtype=str, keep_default_na=False)
     except Exception as exc:  # openpyxl raises several unrelated types for bad files
         raise DataError(f"{path}: not a readable .xlsx sheet ({exc})") from exc
+    return frame.map(_ooxml_unescape).rename(columns=_ooxml_unescape)
+
+
+def _ooxml_unescape(value: object) -> object:
+    if not isinstance(value, str) or "_x" not in value:
+        return value
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m[1], 16)), value)
+
+
+def _ooxml_escape(text: str) -> str:
+    return _OOXML_UNSAFE.sub(lambda m: f"_x{ord(m[0]):04X}_", text)
+
+
+def write_xlsx(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as data, never as formulas: the one xlsx writer.
+
+    Replies are written to spreadsheets people open, so every cell is a string cell
+    (``None``/NaN empty), and one that starts like a formula (``=``, ``+``, ``-``,
+    ``@``, tab, CR) carries the quote prefix, xlsx's form of OWASP's leading ``'``:
+    shown and read as the text it is, never evaluated. Characters XML cannot carry are
+    escaped as ``_xHHHH_``; :func:`read_xlsx` reads every cell back as it was.
+    """
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for c, name in enumerate(frame.columns, start=1):
+        _text_cell(sheet.cell(1, c), name)
+    for r, row in enumerate(frame.itertuples(index=False), start=2):
+        for c, value in enumerate(row, start=1):
+            _text_cell(sheet.cell(r, c), value)
+    tmp = temporary_for(path)
+    book.save(tmp)
+    tmp.replace(path)
+
+
+def _text_cell(cell: Any, value: object) -> None:
+    text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    if not text:
+        return
+    cell.value = _ooxml_escape(text)
+    cell.data_type = "s"  # assigned text starting with "=" would otherwise be a formula
+    if text.startswith(FORMULA_START):
+        cell.quotePrefix = True
 
 
 def _read_sheet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
