@@ -10,7 +10,6 @@ fault from one never retried. Test support, not part of the installed package.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -57,6 +56,8 @@ class FaultServer:
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.AbstractServer | None = None
     _thread: threading.Thread | None = None
+    _handlers: set[asyncio.Task] = field(default_factory=set)
+    _stop: asyncio.Event | None = None
     port: int = 0
 
     @property
@@ -64,6 +65,9 @@ class FaultServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             length = 0
@@ -87,10 +91,11 @@ class FaultServer:
             else:
                 writer.write(self.body)
             await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
+            self._handlers.discard(task)
 
     def __enter__(self) -> FaultServer:
         ready = threading.Event()
@@ -98,14 +103,19 @@ class FaultServer:
         async def serve() -> None:
             self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
             self.port = self._server.sockets[0].getsockname()[1]
+            self._stop = asyncio.Event()
             ready.set()
-            async with self._server:
-                await self._server.serve_forever()
+            await self._stop.wait()
+            # stop listening, and end replies still trickling (their clients gave up)
+            self._server.close()
+            for task in list(self._handlers):
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
 
         def target() -> None:
             self._loop = asyncio.new_event_loop()
-            with contextlib.suppress(asyncio.CancelledError):
-                self._loop.run_until_complete(serve())
+            self._loop.run_until_complete(serve())
+            self._loop.close()
 
         self._thread = threading.Thread(target=target, daemon=True)
         self._thread.start()
@@ -114,7 +124,7 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop and self._server:
-            self._loop.call_soon_threadsafe(self._server.close)
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread:
             self._thread.join(5)

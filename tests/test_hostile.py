@@ -6,14 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import flags
+from faults import FaultServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopback import FakeOpenAIServer
 
+from vscbench.chat import FatalModelError
 from vscbench.data.layout import IMAGE_SHEET
 from vscbench.data.sheets import load_sheets
 from vscbench.dataset import Selection, load_dataset
@@ -378,3 +381,79 @@ def test_export_upstream_holds_text_not_formulas(
         frame = read_table(path)
         for record in records.values():
             assert frame.loc[record["row"], "resp_txt"] == record["response"]
+
+
+# --- item 6: deadlines and dropped connections ------------------------------------------
+
+
+def test_timeout_bounds_a_trickling_reply(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A server sending one byte a second: --timeout 2 ends each attempt after 2 s."""
+    with FaultServer(mode="trickle", interval=1.0) as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=2,
+            timeout=2,
+            max_retries=1,
+        )
+        started = time.monotonic()
+        run(config, tmp_path / "run")
+        took = time.monotonic() - started
+    records = load_records(tmp_path / "run")
+    assert all("Timeout" in r["error"] and r["aware"] is None for r in records.values())
+    assert srv.requests == 4  # each pair: the attempt and its one retry
+    assert took < 30  # the body is ~300 bytes: trickled whole it would take 5 minutes
+
+
+def test_a_dropped_connection_is_retried_not_unreachable(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    config = dict(data_dir=str(full_data_dir), splits=("text",), variants=("txt",), limit=3)
+    with FaultServer(drop_first=2) as srv:
+        run(
+            RunConfig(
+                model=MODEL, base_url=srv.base_url, max_retries=2, max_connections=1, **config
+            ),
+            tmp_path / "a",
+        )
+    records = load_records(tmp_path / "a")
+    assert all(r["error"] is None and r["aware"] is True for r in records.values())
+    assert srv.requests == 5  # two dropped, then one each
+    with FaultServer(mode="drop") as srv:  # every reply dropped, no retries: pair errors
+        result = run(
+            RunConfig(model=MODEL, base_url=srv.base_url, max_retries=0, **config), tmp_path / "b"
+        )
+    assert result.metrics["errors"]["generation"] == 3
+    errors = {r["error"] for r in load_records(tmp_path / "b").values()}
+    assert errors and not [e for e in errors if "unreachable" in e]
+    # nothing listening at all: that stops the run as unreachable
+    closed = RunConfig(model=MODEL, base_url=srv.base_url, max_retries=0, **config)
+    with pytest.raises(FatalModelError, match="server unreachable"):
+        run(closed, tmp_path / "c")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--timeout", "0"],
+        ["run", "--timeout", "-5"],
+        ["run", "--max-connections", "0"],
+        ["score", "--max-connections", "0"],
+    ],
+)
+def test_zero_or_negative_limits_are_exit_2(argv: list[str], tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    where = (
+        ["--model", "mockllm/model", "--out", str(tmp_path / "run")]
+        if argv[0] == "run"
+        else [str(tmp_path / "run")]
+    )
+    done = _cli(argv[0], *where, *argv[1:])
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"error: {argv[1]} {argv[2]}"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -54,7 +54,7 @@ from vscbench.commands.options import (
     text,
 )
 from vscbench.commands.output import fail, finish, note, run_bar
-from vscbench.config import RunConfig, describe
+from vscbench.config import RunConfig
 from vscbench.data.sheets import DataError
 from vscbench.progress import OnProgress, Progress
 from vscbench.results.store import RunDirError
@@ -147,7 +147,22 @@ def run_config(flags: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
-        raise fail(describe(exc)) from None
+        raise fail(flag_errors(exc)) from None
+
+
+def flag_errors(error: ValidationError) -> str:
+    """A schema error as the user typed it: ``--timeout 0: why`` (the flag, not the field)."""
+    flag_of = {option: flag for flag, option in RENAMED.items()}
+    parts = []
+    for item in error.errors():
+        names = [str(p) for p in item["loc"] if not isinstance(p, int)]
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not names:
+            parts.append(message)
+            continue
+        flag = "--" + flag_of.get(names[-1], names[-1]).replace("_", "-")
+        parts.append(f"{flag} {item.get('input')!r}: {message}")
+    return "; ".join(parts)
 
 
 def _run(config: RunConfig, out_dir: Path, limit: int | None) -> Any:
@@ -203,6 +218,8 @@ def score_cmd(
     """Re-judge the stored responses of a run without generating again."""
     from vscbench.engine import score
 
+    if max_connections < 1:  # 0 would wait forever for a free connection
+        raise fail(f"--max-connections {max_connections}: give 1 or more")
     try:
         with run_bar("judging") as update:
             result = score(

@@ -10,6 +10,7 @@ judges need not know which library raised what.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from vscbench.chat import Answer, Conversation, FatalModelError, Generate, ModelCallError
@@ -65,11 +66,29 @@ def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError 
         )
     timeouts = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
     unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
-    if isinstance(exc, unreachable) and not isinstance(exc, timeouts):
+    if isinstance(exc, unreachable) and not isinstance(exc, timeouts) and never_connected(exc):
         return FatalModelError(
             f"{url}: server unreachable ({describe(exc)}); is it running, and is --base-url right?"
         )
     return None
+
+
+def never_connected(exc: BaseException) -> bool:
+    """Whether a connection failure happened before any connection was made.
+
+    The SDK reports a refused connection and one the server dropped mid-reply alike
+    (``APIConnectionError``); only the first means the server is not there. A dropped
+    connection is one pair's transient fault: retried, then recorded, never fatal.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain: SDK error <- httpx(2) error <- OS error
+        if seen is None:
+            return False
+        name = type(seen).__name__
+        if name == "ConnectError" or isinstance(seen, ConnectionRefusedError | socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def never_fatal(exc: BaseException, where: str | None = None) -> FatalModelError | None:

@@ -31,6 +31,61 @@ from vscbench.models.names import openai_api_parts
 DEFAULT_TIMEOUT_S = 600.0
 
 
+def sdk_httpx() -> Any:
+    """The HTTP library the installed openai SDK is built on (``httpx`` or ``httpx2``):
+    its client class derives from that library's ``AsyncClient``."""
+    import sys
+
+    from openai import DefaultAsyncHttpxClient
+
+    base = next(c for c in DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
+    return sys.modules[base.__module__.split(".")[0]]
+
+
+def deadline_client(timeout: float) -> Any:
+    """An httpx client for the SDK whose ``timeout`` bounds each attempt's *total* time.
+
+    httpx's timeouts bound each phase (connect, every read), so a server that trickles
+    one byte a second keeps a request alive for as long as it likes. Here every attempt
+    gets one deadline, from sending the request to the last byte of the reply; past it
+    the attempt fails as ``httpx.ReadTimeout``, which the SDK retries like any timeout.
+    """
+    from openai import DefaultAsyncHttpxClient
+
+    httpx = sdk_httpx()
+
+    class Deadline(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            deadline = asyncio.get_running_loop().time() + timeout
+            response = None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    response = await self.inner.handle_async_request(request)
+                    # the whole reply, within the deadline (raw: the client decodes it)
+                    body = b"".join([part async for part in response.aiter_raw()])
+            except TimeoutError:
+                if response is not None:
+                    await response.aclose()
+                raise httpx.ReadTimeout(
+                    f"no complete reply within --timeout {timeout:g} s", request=request
+                ) from None
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=body,
+                request=request,
+                extensions={k: v for k, v in response.extensions.items() if k != "network_stream"},
+            )
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    return DefaultAsyncHttpxClient(transport=Deadline(), timeout=timeout)
+
+
 def image_data_uri(path: Path) -> str:
     mime = mimetypes.guess_type(path.name)[0] or "image/png"
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
@@ -98,11 +153,13 @@ def make(
     client_args = {k: model_args[k] for k in ("organization", "default_headers") if k in model_args}
     extra_body = {k: v for k, v in model_args.items() if k not in client_args}  # sent as-is
     retries = settings.max_retries
+    timeout = float(settings.timeout) if settings.timeout else DEFAULT_TIMEOUT_S
     client = AsyncOpenAI(
         api_key=os.environ.get(key_var) or "EMPTY",  # local servers often need none
         base_url=url,
         max_retries=Settings().max_retries if settings.max_retries is None else retries,
-        timeout=float(settings.timeout) if settings.timeout else DEFAULT_TIMEOUT_S,
+        timeout=timeout,
+        http_client=deadline_client(timeout),
         **client_args,
     )
     request: dict[str, Any] = {**extra_body, "model": model_id}
