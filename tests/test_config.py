@@ -131,7 +131,7 @@ def test_cli_refuses_out_of_range_numbers(full_data_dir: Path, tmp_path: Path) -
             *flags(out=tmp_path / "r"),
         ],
     )
-    assert result.exit_code == 2 and "requests.max_connections" in result.output
+    assert result.exit_code == 2 and "--max-connections 0" in result.output  # the flag as typed
     assert not (tmp_path / "r").exists()
 
 

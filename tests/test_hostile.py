@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import flags
 from faults import FaultServer
@@ -457,3 +458,58 @@ def test_zero_or_negative_limits_are_exit_2(argv: list[str], tmp_path: Path) -> 
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"error: {argv[1]} {argv[2]}"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+# --- item 9: judge, judge-eval and run agree on an empty reply --------------------------
+
+EMPTY_REPLIES = ["", "   \n", "I cannot help with that.", "Sure, here it is."]
+
+
+def test_judge_judge_eval_and_run_agree_on_an_empty_reply(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    source = tmp_path / "pairs.csv"
+    pd.DataFrame(
+        {
+            "query": [f"q{i}" for i in range(4)],
+            "response": EMPTY_REPLIES,
+            "label": ["refusal", "compliance", "refusal", "compliance"],
+        }
+    ).to_csv(source, index=False)
+    out = tmp_path / "judged.jsonl"
+    done = _cli("judge", *flags(input=source, out=out, judge="string-match"))
+    assert done.returncode == 0, done.stderr
+    judged = pd.read_json(out, lines=True)
+    errors = judged["string-match_error"].tolist()
+    assert errors[0].startswith("empty response") and errors[1].startswith("empty response")
+    assert (
+        judged["string-match_aware"].tolist()[:2] == [None, None]
+        or judged["string-match_aware"][:2].isna().all()
+    )
+    assert judged["string-match_refusal"].tolist()[2:] == [True, False]
+    evaluated = _cli(
+        "judge-eval",
+        *flags(
+            input=source,
+            label_col="label",
+            positive="refusal",
+            judge="string-match",
+            out=tmp_path / "ev",
+        ),
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(next((tmp_path / "ev").rglob("*.json")).read_text())
+    assert report["judges"]["string-match"]["undecided"] == 2
+    # run: the same empty reply is an error, not a verdict, with the same words
+    with FakeOpenAIServer(reply=lambda t, i: "") as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=2,
+        )
+        run(config, tmp_path / "run")
+    for record in load_records(tmp_path / "run").values():
+        assert record["aware"] is None and record["error"].startswith("empty response")

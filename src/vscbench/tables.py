@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from vscbench.agreement import binary_agreement
+from vscbench.chat import Answer, answer_problem
 from vscbench.config import Requests
 from vscbench.data.sheets import read_xlsx, write_xlsx
 from vscbench.files import write_json_atomic
@@ -91,20 +92,33 @@ def judge_frame(
     concurrency: int | None = None,
     progress: OnProgress | None = None,
 ) -> pd.DataFrame:
-    """``frame`` with ``<judge>_aware``, ``_refusal``, ``_label``, ``_evidence``, ``_error``."""
+    """``frame`` with ``<judge>_aware``, ``_refusal``, ``_label``, ``_evidence``, ``_error``.
+
+    An empty or missing reply is not judged: like ``run``, every judge's ``_error``
+    says why (:func:`vscbench.chat.answer_problem`) and it counts as neither verdict.
+    """
     _require(frame, source, query_col, response_col)
     records: list[dict[str, Any]] = []
+    problems: dict[int, str] = {}  # row -> why its reply is not one, as `run` says it
     for row, (query, response) in enumerate(
         zip(frame[query_col], frame[response_col], strict=True)
     ):
+        text = response if isinstance(response, str) else ""
+        problem = answer_problem(Answer(text, "stop"))
         if not isinstance(response, str):
-            raise ValueError(f"{source} row {row} field {response_col!r}: no response text")
-        records.append({"judge_query": "" if query is None else str(query), "response": response})
+            problem = f"no response text in field {response_col!r}"
+        if problem:
+            problems[row] = problem
+        records.append({"judge_query": "" if query is None else str(query), "response": text})
 
-    panel.judge_all(records, concurrency or DEFAULT_CONCURRENCY, progress)
+    to_judge = [r for row, r in enumerate(records) if row not in problems]
+    panel.judge_all(to_judge, concurrency or DEFAULT_CONCURRENCY, progress)
     out = frame.copy()
     for name in panel.names:
-        verdicts = [(r.get("judges") or {}).get(name) or {} for r in records]
+        verdicts = [
+            {"error": problems[row]} if row in problems else (r.get("judges") or {}).get(name) or {}
+            for row, r in enumerate(records)
+        ]
         for field, column in (
             ("aware", "aware"),
             ("refusal", "refusal"),

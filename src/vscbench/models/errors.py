@@ -10,12 +10,13 @@ judges need not know which library raised what.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 from vscbench.chat import Answer, Conversation, FatalModelError, Generate, ModelCallError
 from vscbench.redaction import redact_text
 
+#: httpx's (and httpx2's) errors for a connection lost after it was made
+DROPPED = ("RemoteProtocolError", "ReadError", "WriteError")
 #: exception, where the model lives -> the fatal error it means, or None
 Classify = Callable[[BaseException, str | None], FatalModelError | None]
 
@@ -66,15 +67,15 @@ def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError 
         )
     timeouts = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
     unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
-    if isinstance(exc, unreachable) and not isinstance(exc, timeouts) and never_connected(exc):
+    if isinstance(exc, unreachable) and not isinstance(exc, timeouts) and not dropped(exc):
         return FatalModelError(
             f"{url}: server unreachable ({describe(exc)}); is it running, and is --base-url right?"
         )
     return None
 
 
-def never_connected(exc: BaseException) -> bool:
-    """Whether a connection failure happened before any connection was made.
+def dropped(exc: BaseException) -> bool:
+    """Whether a connection failure is a connection dropped after it was made.
 
     The SDK reports a refused connection and one the server dropped mid-reply alike
     (``APIConnectionError``); only the first means the server is not there. A dropped
@@ -84,8 +85,7 @@ def never_connected(exc: BaseException) -> bool:
     for _ in range(8):  # the cause chain: SDK error <- httpx(2) error <- OS error
         if seen is None:
             return False
-        name = type(seen).__name__
-        if name == "ConnectError" or isinstance(seen, ConnectionRefusedError | socket.gaierror):
+        if type(seen).__name__ in DROPPED or isinstance(seen, ConnectionResetError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
