@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from loopback import FakeOpenAIServer
 
 from vscbench.chat import FatalModelError
-from vscbench.data.layout import IMAGE_SHEET
+from vscbench.data.layout import IMAGE_DIR, IMAGE_SHEET
 from vscbench.data.sheets import load_sheets
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, run, score
@@ -513,3 +513,55 @@ def test_judge_judge_eval_and_run_agree_on_an_empty_reply(
         run(config, tmp_path / "run")
     for record in load_records(tmp_path / "run").values():
         assert record["aware"] is None and record["error"].startswith("empty response")
+
+
+# --- item 7: incomplete runs and empty selections -----------------------------------------
+
+
+def test_score_and_report_refuse_an_incomplete_run_unless_asked(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A run killed part-way (records for 3 of 6 pairs, no metrics.json)."""
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=6,
+        )
+        run(config, run_dir)
+    samples = run_dir / SAMPLES_FILE
+    samples.write_bytes(b"".join(samples.read_bytes().splitlines(keepends=True)[:3]))
+    (run_dir / "metrics.json").unlink()
+    refused = _cli("score", str(run_dir))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"error: {run_dir} is incomplete: 3 of 6 selected pairs")
+    assert "--allow-incomplete" in refused.stderr
+    allowed = _cli("score", str(run_dir), "--allow-incomplete")
+    assert allowed.returncode == 0, allowed.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["incomplete"] == {"records": 3, "pairs": 6}
+    report = _cli("report", str(run_dir), *flags(out=tmp_path / "report"))
+    assert report.returncode == 2 and "is incomplete (3 of 6" in report.stderr
+    shown = _cli("report", str(run_dir), *flags(out=tmp_path / "report"), "--allow-incomplete")
+    assert shown.returncode == 0, shown.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "incomplete: 3 of 6 selected pairs have a record" in page
+
+
+def test_an_empty_selection_is_exit_2(data_dir: Path, tmp_path: Path) -> None:
+    """Every image of one category missing, --skip-missing-images: 0 pairs to run."""
+    for path in (data_dir / IMAGE_DIR / "drugs").iterdir():
+        path.unlink()
+    done = _cli(
+        "run",
+        *flags(model="mockllm/model", data_dir=data_dir, out=tmp_path / "run"),
+        *flags(split="image", categories="drugs"),
+        "--skip-missing-images",
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: the selection yields 0 pairs to run (")
+    assert "image missing" in done.stderr and not (tmp_path / "run" / "config.json").exists()

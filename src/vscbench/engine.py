@@ -17,6 +17,7 @@ generates only what is missing or failed; ``score`` re-judges stored answers.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -190,9 +191,18 @@ def write_results(
     }
     if store.notes:
         metrics["damaged_lines"] = store.notes
+    gap = missing_pairs(stored_config, ordered)
+    if gap:
+        metrics["incomplete"] = {"records": len(ordered), "pairs": stored_config["pairs"]}
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     write_inspect_log(run_dir, ordered, metrics, stored_config)
     return metrics
+
+
+def missing_pairs(stored_config: dict[str, Any], records: Sequence[Any]) -> int:
+    """How many selected pairs have no record yet (0 for runs that predate the count)."""
+    planned = stored_config.get("pairs")
+    return max(0, int(planned) - len(records)) if isinstance(planned, int) else 0
 
 
 def _check_runnable(config: RunConfig, dataset: Dataset) -> None:
@@ -204,6 +214,13 @@ def _check_runnable(config: RunConfig, dataset: Dataset) -> None:
             f"e.g. {missing[0].message}. Run `vscbench data fetch` (or `vscbench data "
             "verify` for details), narrow the selection, or pass --skip-missing-images to "
             "run the rest and list them as defects."
+        )
+    if not dataset.items:  # a run of nothing would "succeed" with no figures at all
+        why = Counter(dataset.excluded.values())
+        left = "; ".join(f"{n} {reason}" for reason, n in why.most_common()) or "none matched"
+        raise ValueError(
+            f"the selection yields 0 pairs to run ({left}); widen --split, --variants, "
+            "--categories or --types, or fix the data (`vscbench data verify`)"
         )
     model = config.target.model
     backend_for(model).check(model)  # its optional dependency, before anything is written
@@ -241,6 +258,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
             "created": created,
             "fingerprint": fingerprint(identity),
             "identity": identity,
+            "pairs": len(dataset.items),  # what a complete run has a record for
         }
         write_json_atomic(out / CONFIG_FILE, stored_config)
         return _generate_and_score(config, dataset, method, panel, out, stored_config, progress)
@@ -319,13 +337,15 @@ def score(
     progress: OnProgress | None = None,
     judge_cache: bool = True,
     judge_max_tokens: int | None = None,
+    allow_incomplete: bool = False,
 ) -> RunResult:
     """Judge every stored answer with ``judges``; nothing is generated.
 
     Each of ``judges`` adds or replaces its verdicts; other judges' verdicts stay in
     the records, and the run's identity (its answers) is untouched, so the original
     ``run`` command still resumes. Works from the run directory alone: the data
-    summary of the last ``metrics.json`` is carried over.
+    summary of the last ``metrics.json`` is carried over. A run that lacks records of
+    selected pairs is refused unless ``allow_incomplete`` (its metrics then say so).
     """
     out = Path(run_dir)
     with RunDirLock(out):
@@ -343,6 +363,13 @@ def score(
         panel = panel_for(config.judging, config.requests)
         store = SampleStore(out / SAMPLES_FILE)
         ordered = list(store.load().values())
+        gap = missing_pairs(stored_config, ordered)
+        if gap and not allow_incomplete:
+            raise RunDirError(
+                f"{out} is incomplete: {gap} of {stored_config['pairs']} selected pairs have "
+                "no record (was the run interrupted?); resume it with the same `vscbench "
+                "run` command, or pass --allow-incomplete to score what is there"
+            )
         panel.judge_all(ordered, config.requests.max_connections, progress)
         previous = out / METRICS_FILE
         data = read_json(previous).get("data", {}) if previous.exists() else {}

@@ -29,12 +29,15 @@ Opt = typer.Option
 def report_cmd(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories")],
     out_dir: Annotated[Path, Opt("--out", help="Report directory")],
+    allow_incomplete: Annotated[
+        bool, Opt(help="Show runs that lack records of some selected pairs (unranked)")
+    ] = False,
 ) -> None:
     """A static HTML page with PNG figures comparing runs."""
     from vscbench.results.report import build_report
 
     try:
-        page = build_report(run_dirs, out_dir)
+        page = build_report(run_dirs, out_dir, allow_incomplete)
     except (RunDirError, ValueError) as exc:
         raise fail(str(exc)) from None
     out.print(f"wrote {page}")

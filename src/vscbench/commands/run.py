@@ -214,6 +214,9 @@ def score_cmd(
     max_connections: Annotated[int, Opt()] = REQUESTS.max_connections,
     judge_cache: JudgeCacheOpt = True,
     judge_max_tokens: JudgeMaxTokensOpt = None,
+    allow_incomplete: Annotated[
+        bool, Opt(help="Score a run that lacks records of some selected pairs")
+    ] = False,
 ) -> None:
     """Re-judge the stored responses of a run without generating again."""
     from vscbench.engine import score
@@ -231,6 +234,7 @@ def score_cmd(
                 progress=update,
                 judge_cache=judge_cache,
                 judge_max_tokens=judge_max_tokens,
+                allow_incomplete=allow_incomplete,
             )
     except REFUSALS as exc:
         raise fail(str(exc)) from None

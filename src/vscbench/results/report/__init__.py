@@ -48,9 +48,12 @@ def _environment() -> Environment:
     return env
 
 
-def build_report(paths: Sequence[Path], out: Path) -> Path:
-    """Write ``out/index.html`` with its figures, thumbnails and CSVs; return the page."""
-    runs = [load_run(Path(p)) for p in paths]
+def build_report(paths: Sequence[Path], out: Path, allow_incomplete: bool = False) -> Path:
+    """Write ``out/index.html`` with its figures, thumbnails and CSVs; return the page.
+
+    An incomplete run is refused unless ``allow_incomplete``; then it is shown unranked.
+    """
+    runs = [load_run(Path(p), allow_incomplete) for p in paths]
     if not runs:
         raise ValueError("give at least one run directory")
     names = Counter(r.name for r in runs)

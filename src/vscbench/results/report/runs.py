@@ -75,6 +75,9 @@ class Run:
     def unranked_because(self) -> str | None:
         """Why the run's figures cannot be ranked beside others, or ``None``."""
         failed, total = self.tally.failed, self.selected
+        gap = self.metrics.get("incomplete")
+        if gap:
+            return f"incomplete: {gap['records']} of {gap['pairs']} selected pairs have a record"
         if not total:
             return "no pair was scored"
         if failed / total > MAX_FAILED_SHARE:
@@ -87,11 +90,19 @@ class Run:
         return None
 
 
-def load_run(path: Path) -> Run:
+def load_run(path: Path, allow_incomplete: bool = False) -> Run:
     metrics_path = path / METRICS_FILE
     if not metrics_path.is_file():
         raise ValueError(f"{path}: no {METRICS_FILE}; is this a finished vscbench run?")
-    return Run(path.name, path, read_json(metrics_path), load_records(path))
+    metrics = read_json(metrics_path)
+    gap = metrics.get("incomplete")
+    if gap and not allow_incomplete:
+        raise ValueError(
+            f"{path} is incomplete ({gap['records']} of {gap['pairs']} selected pairs have a "
+            "record); finish it with the same `vscbench run` command, or pass "
+            "--allow-incomplete to show it, marked and unranked"
+        )
+    return Run(path.name, path, metrics, load_records(path))
 
 
 def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
