@@ -565,3 +565,38 @@ def test_an_empty_selection_is_exit_2(data_dir: Path, tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: the selection yields 0 pairs to run (")
     assert "image missing" in done.stderr and not (tmp_path / "run" / "config.json").exists()
+
+
+# --- item 8: comparisons across judges and samples are marked ------------------------------
+
+
+def test_report_marks_different_judges_samples_and_shows_the_query(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    dirs = {"a": tmp_path / "a", "b": tmp_path / "b"}
+    base = dict(data_dir=str(full_data_dir), splits=("text",), variants=("txt", "figstep"))
+    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
+        run(RunConfig(model=MODEL, base_url=srv.base_url, limit=8, **base), dirs["a"])
+    with FakeOpenAIServer(reply=lambda t, i: "Sure, the steps are as follows.") as srv:
+        run(
+            RunConfig(
+                model=MODEL,
+                base_url=srv.base_url,
+                limit=8,
+                judges=("prefix", "string-match"),
+                **base,
+            ),
+            dirs["b"],
+        )
+    done = _cli("report", str(dirs["a"]), str(dirs["b"]), *flags(out=tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "scored by different primary judges" in page
+    assert "#1 a: string-match" in page and "#2 b: prefix" in page
+    assert (
+        'id="shared-judge"' in page
+        and "every run under the judge they all carry, string-match" in page
+    )
+    assert page.count("a --limit 8 sample") == 2
+    figstep = next(r for r in load_records(dirs["a"]).values() if r["variant"] == "figstep")
+    assert f"query: {figstep['judge_query']}" in page

@@ -72,6 +72,7 @@ def build_report(paths: Sequence[Path], out: Path, allow_incomplete: bool = Fals
             coverage=_coverage(runs),
             leaderboard=_leaderboard(runs),
             shared=_shared(runs),
+            judges=_judges(runs),
             figures=_figures(runs, out),
             paired=_paired(runs),
             flips=_flips(runs, out),
@@ -161,12 +162,38 @@ def _leaderboard(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 "generation_errors": errors.get("generation", 0),
                 "judge_errors": errors.get("judge", 0),
                 "judge": str(run.metrics.get("judge")),
+                "sample": config.get("limit"),
             }
         )
     return rows
 
 
 _SPLITS = (("image", "image"), ("text", "text"))
+
+
+def _judges(runs: Sequence[Run]) -> dict[str, Any] | None:
+    """When runs were scored by different primary judges: who judged what, and the
+    headline under one judge every run carries verdicts of (``score --judge`` adds one).
+
+    Verdicts of different judges differ on the same answers, so ranking or diffing such
+    runs compares judges as much as models.
+    """
+    primary = {r.number: str(r.metrics.get("judge")) for r in runs}
+    if len(set(primary.values())) <= 1:
+        return None
+    carried = [set(r.metrics.get("by_judge") or {str(r.metrics.get("judge")): None}) for r in runs]
+    common = sorted(set.intersection(*carried))
+    judge = common[0] if common else None
+    rows = []
+    for run in runs if judge else ():
+        by_judge = run.metrics.get("by_judge") or {}
+        figures = by_judge[judge]["headline"] if judge in by_judge else run.overall
+        rows.append({"number": run.number, "name": run.name, "figures": figures})
+    return {
+        "primary": [{"number": r.number, "name": r.name, "judge": primary[r.number]} for r in runs],
+        "common": judge,
+        "rows": rows,
+    }
 
 
 def _shared(runs: Sequence[Run]) -> dict[str, Any] | None:
