@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import flags
-from faults import FaultServer
+from faults import FaultServer, completion
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopback import FakeOpenAIServer
@@ -600,3 +600,23 @@ def test_report_marks_different_judges_samples_and_shows_the_query(
     assert page.count("a --limit 8 sample") == 2
     figstep = next(r for r in load_records(dirs["a"]).values() if r["variant"] == "figstep")
     assert f"query: {figstep['judge_query']}" in page
+
+
+def test_invalid_utf8_from_the_server_is_kept_and_judged(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """Bytes 0xff 0xfe inside a reply: stored as surrogate escapes, judged, read back."""
+    body = completion("Sure XX here").replace(b"XX", b"\xff\xfe")
+    with FaultServer(mode="raw", body=body) as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(full_data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=2,
+        )
+        run(config, tmp_path / "run")
+    for record in load_records(tmp_path / "run").values():
+        assert record["error"] is None and record["aware"] is False
+        assert record["response"].encode("utf-8", "surrogateescape") == b"Sure \xff\xfe here"

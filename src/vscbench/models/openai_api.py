@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import mimetypes
 import os
 from collections.abc import Mapping
@@ -40,6 +41,27 @@ def sdk_httpx() -> Any:
 
     base = next(c for c in DefaultAsyncHttpxClient.__mro__ if c.__name__ == "AsyncClient")
     return sys.modules[base.__module__.split(".")[0]]
+
+
+def keep_bytes(body: bytes, headers: Mapping[str, str]) -> bytes:
+    """A JSON reply that is not valid UTF-8, re-encoded so that no byte is lost.
+
+    The SDK decodes replies as strict UTF-8 and would fail the pair; the invalid bytes
+    are kept instead as lone surrogates (``surrogateescape``), which the run stores
+    escaped and reads back identically, and the judges see the rest of the reply.
+    """
+    if headers.get("content-encoding") or "json" not in headers.get("content-type", ""):
+        return body
+    try:
+        body.decode("utf-8")
+        return body
+    except UnicodeDecodeError:
+        pass
+    try:
+        data = json.loads(body.decode("utf-8", "surrogateescape"))
+    except json.JSONDecodeError:
+        return body
+    return json.dumps(data, ensure_ascii=True).encode("ascii")
 
 
 def deadline_client(timeout: float) -> Any:
@@ -75,7 +97,7 @@ def deadline_client(timeout: float) -> Any:
             return httpx.Response(
                 response.status_code,
                 headers=response.headers,
-                content=body,
+                content=keep_bytes(body, response.headers),
                 request=request,
                 extensions={k: v for k, v in response.extensions.items() if k != "network_stream"},
             )
