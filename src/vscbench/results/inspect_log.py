@@ -18,6 +18,7 @@ schema, so a format change in inspect shows up as a failing test.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,25 @@ from vscbench.results.store import LOG_DIR
 
 TASK = "vscbench-run"
 STOP_REASONS = ("stop", "max_tokens", "model_length", "tool_calls", "content_filter", "unknown")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _viewable(value: Any) -> Any:
+    """``value`` with lone surrogates as U+FFFD, which inspect's reader requires.
+
+    A reply may hold them (a server's invalid bytes are kept that way); inspect's JSON
+    parser refuses them, so the log shows U+FFFD where ``samples.jsonl`` keeps the
+    original exactly.
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: _viewable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_viewable(v) for v in value]
+    return value
 
 
 def _log_name(created: str, fingerprint: str) -> str:
@@ -184,7 +204,7 @@ def write_inspect_log(
     folder = run_dir / LOG_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _log_name(created, fingerprint)
-    write_json_atomic(path, log, indent=None)
+    write_json_atomic(path, _viewable(log), indent=None)
     for old in folder.glob(f"*_{TASK}_*.json"):  # a log of another identity is stale
         if old != path:
             old.unlink()
