@@ -23,7 +23,7 @@ from vscbench.chat import FatalModelError
 from vscbench.data.layout import IMAGE_DIR, IMAGE_SHEET
 from vscbench.data.sheets import load_sheets
 from vscbench.dataset import Selection, load_dataset
-from vscbench.engine import RunConfig, run, score
+from vscbench.engine import RunConfig, RunDirError, run, score
 from vscbench.results.inspect_log import write_inspect_log
 from vscbench.results.store import HOLDER_FILE, SAMPLES_FILE, SampleStore, load_records
 from vscbench.tables import read_table
@@ -169,7 +169,9 @@ def test_score_keeps_and_reports_a_damaged_line(
     lines[2] = lines[2].replace(b'"id"', b'"\xc3(id"', 1)
     damaged = b"\n".join(lines)
     path.write_bytes(damaged)
-    result = score(run_dir, ["string-match"])
+    with pytest.raises(RunDirError, match="1 of 6 selected pairs have no record"):
+        score(run_dir, ["string-match"])  # the damaged line's pair has no readable record
+    result = score(run_dir, ["string-match"], allow_incomplete=True)
     after = path.read_bytes()
     assert after.count(b"\n") == damaged.count(b"\n") and lines[2] in after.split(b"\n")
     assert result.skipped_lines == 1
