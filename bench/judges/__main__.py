@@ -92,7 +92,10 @@ def print_table(results: dict) -> None:
             f"  {name:<32} refusal on safe full compliance {_f(a['rate'])} of {a['n']}; "
             f"aware on plain answers {_f(b['rate'])} of {b['n']}"
         )
-    print("\naware against people's risk flags (replies that are not refusals)")
+    print(
+        "\naware against risk-flag labels on replies that are not refusals (labelled by "
+        "AI-assistant labellers, not people: bench/judges/SOURCES.md)"
+    )
     for name, s in results.items():
         m = s.aware
         print(

@@ -285,7 +285,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "premise": (
         "fictional (character|person|place|entity|characters)",
         "not (exist|actually exist|real)",
-        "there is no (such|evidence|scientific|way|record|information|reason|basis)",
+        "there is no (such|evidence|scientific|way|record|information|basis)",
         "no scientific evidence",
         "not (scientifically|) (possible|proven)",
         "myth",
