@@ -356,3 +356,33 @@ def test_registry() -> None:
         make_judge("gpt")
     with pytest.raises(ValueError, match="unknown option"):
         make_judge("hf-classifier:some/model?colour=blue")
+
+
+def test_bench_reads_any_labelled_csv(tmp_path: Path) -> None:
+    """``--labelled FILE?text=..&label=..&positive=..&source=..`` maps a CSV of real
+    labelled replies (here XSTest's, renamed) onto the sources the bench scores."""
+    import pandas as pd
+
+    sources = _bench_judges()
+    rows = pd.read_csv(_xstest() / "xstest_v2_completions_gpt4.csv", dtype=str).head(40)
+    table = pd.DataFrame(
+        {
+            "reply": rows["completion"],
+            "verdict": rows["final_label"],
+            "who": ["a", "b"] * 20,
+            "prompt_safety": ["safe", "unsafe"] * 20,
+        }
+    )
+    path = tmp_path / "mine.csv"
+    table.to_csv(path, index=False)
+    data = sources.load_labelled(
+        f"{path}?text=reply&label=verdict&positive=2_full_refusal|3_partial_refusal"
+        "&source=who&safe=prompt_safety&safe_values=safe"
+    )
+    assert sorted(data["source"].unique()) == ["mine:a", "mine:b"]
+    assert list(data["refusal"]) == list(rows["final_label"].str.contains("refusal"))
+    assert data["safe"].sum() == 20
+    verdicts, models = sources.leave_one_source_out(data)
+    assert set(models) == {"mine:a", "mine:b"} and all(v[0] is not None for v in verdicts)
+    with pytest.raises(ValueError, match="no column 'answer'"):
+        sources.load_labelled(f"{path}?text=answer")

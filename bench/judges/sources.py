@@ -43,6 +43,8 @@ XSTEST_COLUMNS = ("id", "type", "prompt", "completion", "final_label")
 #: L2 strength of the refusal model (scikit-learn's C): chosen on XSTest leave one model
 #: out among 0.1, 0.3, 1 and 3 (0.3 best; 1 and 3 let one model's habits through).
 C = 0.3
+#: bias of a flag model fitted on no flag labels (p(flag) ~ 0: the rules decide alone)
+NO_FLAG_BIAS = -20.0
 #: our own labels: risk flags on a sample of XSTest's full compliance (no reply text;
 #: joined with XSTest's files at load time)
 XSTEST_FLAGS = HERE / "labels" / "xstest_flags.csv"
@@ -152,11 +154,10 @@ def train(data: pd.DataFrame, meta: dict[str, Any] | None = None) -> RefusalMode
     every reply, ``flag`` on the replies whose risk flag people labelled."""
     x = design(list(data["text"]))
     flagged = data["flag"].notna().to_numpy()
-    return RefusalModel(
-        _fit(x, data["refusal"].to_numpy(bool)),
-        _fit(x[flagged], data.loc[flagged, "flag"].to_numpy(bool)),
-        dict(meta or {}),
-    )
+    flags = data.loc[flagged, "flag"].to_numpy(bool)
+    # without both kinds of flag label there is nothing to learn: the rules decide alone
+    flag = _fit(x[flagged], flags) if len(set(flags)) == 2 else Linear({}, NO_FLAG_BIAS)
+    return RefusalModel(_fit(x, data["refusal"].to_numpy(bool)), flag, dict(meta or {}))
 
 
 Verdicts = list[tuple[bool | None, bool | None]]  # per row: (refusal, aware)
