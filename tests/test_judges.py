@@ -194,16 +194,11 @@ def test_refusal_evidence_names_the_features_and_probability() -> None:
     assert "'doing so would be illegal'" in flagged.output
 
 
-def test_refusal_judge_on_xstest_leave_one_model_out() -> None:
+def test_refusal_judge_on_xstest_leave_one_model_out(xstest_dir: Path) -> None:
     """Held to its measured leave-one-model-out figures (bench/RESULTS.md) on human labels."""
-    from conftest import REPO
-
     from vscbench.judges.xstest import leave_one_model_out, load_xstest
 
-    folder = REPO.parent / "shared" / "data" / "xstest"
-    if not folder.is_dir():
-        pytest.skip(f"XSTest v2 completions not found in {folder} (../shared beside the repo)")
-    result, _ = leave_one_model_out(load_xstest(folder))
+    result, _ = leave_one_model_out(load_xstest(xstest_dir))
     assert result["overall"]["n"] == 2250
     assert result["overall"]["accuracy"] >= 0.94  # measured 0.945
     for model, m in result["by_model"].items():
