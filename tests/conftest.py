@@ -61,7 +61,7 @@ def _sheets(config: pytest.Config) -> Path:
         try:
             config.stash[_SHEETS] = find_sheets()
         except DataNotFound as exc:
-            pytest.exit(f"error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+            pytest.exit(str(exc), returncode=pytest.ExitCode.USAGE_ERROR)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"metadata sheets: {config.stash[_SHEETS]}")

@@ -197,8 +197,14 @@ def _as_fetch_error(data_dir: Path | None = None) -> Iterator[None]:
     ``data_dir``), saying where the failure happened."""
     try:
         yield
-    except httpx.TransportError as exc:  # no route, DNS, refused, timeout: say where
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:  # say where
         cause = f"cannot reach {exc.request.url} ({exc or type(exc).__name__}); are you offline?"
+        raise FetchError(cause, data_dir) from exc
+    except httpx.TransportError as exc:  # the transfer broke off: what came is kept
+        cause = (
+            f"the download of {exc.request.url} broke off ({exc or type(exc).__name__}); "
+            "run again to resume it"
+        )
         raise FetchError(cause, data_dir) from exc
     except FetchError as exc:
         raise FetchError(exc.cause, data_dir) from exc
