@@ -132,6 +132,17 @@ def test_interrupted_download_resumes_where_it_stopped(
     assert not list(cache.glob("*.part"))
 
 
+def test_data_fetch_takes_the_base_url_variable(
+    fresh: Path, files_server: str, sheets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_BASE_URL, files_server)
+    target = fresh / "fetched"
+    done = CliRunner().invoke(app, ["data", "fetch", "--data-dir", str(target), "--no-images"])
+    assert done.exit_code == 0, done.output
+    assert _same_files(target, sheets_dir, [IMAGE_SHEET, TEXT_SHEET])
+    assert sorted(path for path, _ in Files.log) == sorted([f"/{IMAGE_SHEET}", f"/{TEXT_SHEET}"])
+
+
 # --- XSTest's labelled completions ---------------------------------------------------
 
 
