@@ -256,20 +256,11 @@ def _bench_judges() -> object:
         sys.path.pop(0)
 
 
-def _xstest() -> Path:
-    from conftest import REPO
-
-    folder = REPO.parent / "shared" / "data" / "xstest"
-    if not folder.is_dir():
-        pytest.skip(f"XSTest v2 completions not found in {folder} (../shared beside the repo)")
-    return folder
-
-
-def test_refusal_judge_leave_one_source_out() -> None:
+def test_refusal_judge_leave_one_source_out(xstest_dir: Path) -> None:
     """Held to its measured leave-one-source-out figures (bench/RESULTS.md) on the
     labelled data CI can reach: XSTest's human labels, our risk-flag labels."""
     sources = _bench_judges()
-    data = sources.load_xstest(_xstest())
+    data = sources.load_xstest(xstest_dir)
     verdicts, _ = sources.leave_one_source_out(data)
     scores = sources.score(data, verdicts)
     assert scores.overall["n"] == 2250
@@ -282,13 +273,13 @@ def test_refusal_judge_leave_one_source_out() -> None:
     assert scores.aware["accuracy"] >= 0.835  # measured 0.838 (risk flags, 400 replies)
 
 
-def test_shipped_weights_are_the_benchs() -> None:
+def test_shipped_weights_are_the_benchs(xstest_dir: Path) -> None:
     """The package ships what ``python bench/judges --train`` fits on the labelled data
     CI can reach, so every figure above is a figure of the shipped judge's recipe."""
     from vscbench.judges.refusal import shipped_model
 
     sources = _bench_judges()
-    fitted = sources.train(sources.load_xstest(_xstest()))
+    fitted = sources.train(sources.load_xstest(xstest_dir))
     shipped = shipped_model()
     for part in ("refusal", "flag"):
         mine, theirs = getattr(fitted, part), getattr(shipped, part)
@@ -358,13 +349,13 @@ def test_registry() -> None:
         make_judge("hf-classifier:some/model?colour=blue")
 
 
-def test_bench_reads_any_labelled_csv(tmp_path: Path) -> None:
+def test_bench_reads_any_labelled_csv(tmp_path: Path, xstest_dir: Path) -> None:
     """``--labelled FILE?text=..&label=..&positive=..&source=..`` maps a CSV of real
     labelled replies (here XSTest's, renamed) onto the sources the bench scores."""
     import pandas as pd
 
     sources = _bench_judges()
-    rows = pd.read_csv(_xstest() / "xstest_v2_completions_gpt4.csv", dtype=str).head(40)
+    rows = pd.read_csv(xstest_dir / "xstest_v2_completions_gpt4.csv", dtype=str).head(40)
     table = pd.DataFrame(
         {
             "reply": rows["completion"],

@@ -38,6 +38,8 @@ from sources import (
     train,
 )
 
+from vscbench.data.fetch import Place
+from vscbench.data.xstest import find_xstest
 from vscbench.judges import make_judge
 from vscbench.judges.refusal import RefusalJudge
 
@@ -53,16 +55,14 @@ SMOLLM2_SPEC = (
 
 
 def load_sources(xstest: Path | None, labelled: list[str]) -> pd.DataFrame:
-    frames = []
-    if xstest is not None and xstest.is_dir():
-        frames.append(load_xstest(xstest))
-    else:
-        print(f"(XSTest not found in {xstest}; pass --xstest DIR)")
+    """XSTest (``--xstest``, else ``../shared``, ``$VSCBENCH_XSTEST_DATA`` or the pinned
+    download), our labelled sets, and every ``--labelled`` CSV."""
+    places = [Place("--xstest DIR", xstest, True)] if xstest else []
+    places.append(Place("../shared/data/xstest beside the checkout", DEFAULT_XSTEST))
+    frames = [load_xstest(find_xstest(*places))]
     if SMOLLM2.is_file():
         frames.append(load_labelled(SMOLLM2_SPEC))
     frames += [load_labelled(spec) for spec in labelled]
-    if not frames:
-        raise SystemExit("error: no labelled data; pass --xstest DIR or --labelled FILE")
     return pd.concat(frames, ignore_index=True)
 
 
@@ -106,7 +106,11 @@ def print_table(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--xstest", type=Path, default=DEFAULT_XSTEST)
+    parser.add_argument(
+        "--xstest",
+        type=Path,
+        help="default: ../shared/data/xstest, $VSCBENCH_XSTEST_DATA, else the pinned download",
+    )
     parser.add_argument("--labelled", action="append", default=[], metavar="SPEC")
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
     parser.add_argument("--repeat", type=int, default=3, help="timing passes")

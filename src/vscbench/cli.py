@@ -25,7 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 from vscbench.chat import FatalModelError
-from vscbench.data.layout import IMAGES_URL, RAW_BASE, resolve_data_dir
+from vscbench.cli_help import WholeHelp
+from vscbench.data.layout import ENV_BASE_URL, IMAGES_URL, RAW_BASE, resolve_data_dir
 from vscbench.data.sheets import DataError, Defect
 from vscbench.dataset import Selection
 from vscbench.images import RENDER_MODES, MissingImage
@@ -40,6 +41,7 @@ app = typer.Typer(
     # plain help: rich's panels cut long values with "…" and took "[...]" for markup
     rich_markup_mode=None,
     context_settings={"max_content_width": 110},
+    cls=WholeHelp,  # summaries uncut, every default shown, in every command's help
 )
 data_app = typer.Typer(help="Fetch, verify and render the benchmark data.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -50,7 +52,7 @@ out = Console(width=None if sys.stdout.isatty() else 120)
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory [default: $VSCBENCH_DATA or user cache]"),
+    typer.Option("--data-dir", help="Data directory"),
 ]
 
 
@@ -148,7 +150,9 @@ def data_fetch(
     data_dir: DataDirOpt = None,
     images: Annotated[bool, typer.Option(help="Also fetch the image archive")] = True,
     force: Annotated[bool, typer.Option(help="Download again even if present")] = False,
-    sheets_url: Annotated[str, typer.Option(help="Base URL of the sheets")] = RAW_BASE,
+    sheets_url: Annotated[
+        str, typer.Option(envvar=ENV_BASE_URL, help="Base URL of the sheets (a mirror)")
+    ] = RAW_BASE,
     images_url: Annotated[str, typer.Option(help="URL of the image archive")] = IMAGES_URL,
 ) -> None:
     """Download the pinned metadata sheets and the image archive (resumable)."""
@@ -556,7 +560,7 @@ def steer_fit(
     side: Annotated[str, typer.Option("--split", help="Side of the query split to fit on")] = (
         "calibration"
     ),
-    layers: Annotated[str | None, typer.Option(help="Layers, comma-separated [all]")] = None,
+    layers: Annotated[str | None, typer.Option(help="Layers, comma-separated")] = None,
     position: Annotated[str, typer.Option(help="last or mean token")] = "last",
     level: Annotated[str, typer.Option(help="layer or head")] = "layer",
     top_k: Annotated[int, typer.Option(help="Heads kept at --level head")] = 8,
