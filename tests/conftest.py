@@ -23,11 +23,11 @@ from typing import ClassVar
 
 import pytest
 from fixtures import synthetic_data_dir
+from loopback import FakeOpenAIServer
 
 from vscbench.data.fetch import DataNotFound, Place, locate
 from vscbench.data.layout import IMAGE_SHEET, SHEET_FILES, TEXT_SHEET, default_data_dir
 from vscbench.data.xstest import find_xstest
-from vscbench.loopback import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

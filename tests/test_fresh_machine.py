@@ -24,7 +24,7 @@ from conftest import ENV_SHARED, REPO, Files, find_sheets, find_xstest_data
 from typer.testing import CliRunner
 
 from vscbench.cli import app
-from vscbench.cli_help import NO_DEFAULT
+from vscbench.commands.help import NO_DEFAULT
 from vscbench.data.fetch import DataNotFound
 from vscbench.data.layout import ENV_BASE_URL, ENV_DATA_DIR, IMAGE_SHEET, SHEET_FILES, TEXT_SHEET
 from vscbench.data.xstest import ENV_XSTEST_BASE_URL, ENV_XSTEST_DIR, XSTEST_FILES

@@ -30,14 +30,16 @@ import httpx
 from vscbench.data.layout import (
     IMAGE_DIR,
     IMAGES_URL,
+    LOCAL_DATA_HINT,
     SHEET_FILES,
+    SHEETS,
     TEXT_DIR,
     PinnedFiles,
     fetch_hint,
 )
-from vscbench.data.sheets import sha256_file
+from vscbench.files import sha256_file
+from vscbench.progress import OnProgress, Progress
 
-ProgressFn = Callable[[str, int, int | None], None]  # (label, bytes done, total or None)
 ARCHIVE_NAME = "vscbench_images.archive"
 
 
@@ -77,7 +79,7 @@ def download(
     dest: Path,
     client: httpx.Client,
     sha256: str | None = None,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
     label: str | None = None,
 ) -> Path:
     """Fetch ``url`` to ``dest``, resuming a previous ``.part`` file if there is one."""
@@ -97,7 +99,7 @@ def _download(
     part: Path,
     client: httpx.Client,
     sha256: str | None,
-    progress: ProgressFn | None,
+    progress: OnProgress | None,
     label: str,
 ) -> Path:
     for _ in range(2):  # a second round only to follow Drive's confirmation page
@@ -124,7 +126,7 @@ def _download(
                     fh.write(chunk)
                     done += len(chunk)
                     if progress:
-                        progress(label, done, total)
+                        progress(Progress(done=done, total=total, label=label))
             if total is not None and done < total:
                 raise FetchError(f"{url}: connection closed after {done} of {total} bytes")
             break
@@ -218,7 +220,7 @@ def fetch_pinned(
     client: httpx.Client,
     base: str | None = None,
     force: bool = False,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
 ) -> FetchReport:
     """Download each pinned file that ``folder`` lacks or holds with another checksum,
     from ``base`` (default: ``pinned.base``)."""
@@ -240,7 +242,7 @@ def fetch(
     images_url: str = IMAGES_URL,
     images: bool = True,
     force: bool = False,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
     timeout: float = 60.0,
 ) -> FetchReport:
     """Bring ``data_dir`` to the release's state, doing only what is missing.
@@ -292,7 +294,7 @@ def locate(
     places: Sequence[Place],
     cache: Path,
     timeout: float = 60.0,
-    progress: ProgressFn | None = None,
+    progress: OnProgress | None = None,
 ) -> Path:
     """The first of ``places`` that holds every pinned file; else ``cache``, after
     downloading (checksummed, resumably) what it lacks.
@@ -329,3 +331,24 @@ def locate(
             f"Provide them one of {len(ways)} ways: {'; '.join(ways)}."
         ) from None
     return cache
+
+
+def ensure_sheets(root: Path, splits: Sequence[str], notify: Callable[[str], None]) -> None:
+    """Fetch missing metadata sheets (small, pinned) so a first run needs no extra step.
+
+    ``notify`` hears, before anything is downloaded, that the sheets are being fetched.
+    """
+    if all((root / SHEETS[s].name).is_file() for s in splits):
+        return
+    notify(
+        f"metadata sheets not in {root}; fetching them (images are not fetched: "
+        "`vscbench data fetch`)"
+    )
+    try:
+        fetch(root, images=False)
+    except FetchError as exc:
+        raise FetchError(
+            f"the metadata sheets are not in {root} and could not be downloaded.\n"
+            f"{LOCAL_DATA_HINT}\nThe download failed: {exc.cause}\n\n"
+            + fetch_hint(root, local=False)
+        ) from None

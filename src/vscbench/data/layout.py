@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from vscbench.paths import user_cache
 
 UPSTREAM_REPO = "jiahuigeng/VSCBench"
@@ -144,3 +146,38 @@ def fetch_hint(data_dir: Path, local: bool = True) -> str:
         "Then run `vscbench data verify`. Without the archive, the text-centric txt, "
         "typography and figstep variants still run (their images are rendered)."
     )
+
+
+def locate(data_dir: Path, relative: str) -> Path | None:
+    """Find ``relative`` under ``data_dir``, tolerating a different case of folder names.
+
+    Hand-unpacked archives differ in the case of category folders (``Drugs`` vs
+    ``drugs``); the file names themselves must match exactly.
+    """
+    exact = data_dir / relative
+    if exact.is_file():
+        return exact
+    current = data_dir
+    for part in Path(relative).parts[:-1]:
+        candidate = current / part
+        if not candidate.is_dir():
+            if not current.is_dir():
+                return None
+            wanted = part.lower()
+            matches = [p for p in current.iterdir() if p.is_dir() and p.name.lower() == wanted]
+            if not matches:
+                return None
+            candidate = matches[0]
+        current = candidate
+    found = current / Path(relative).name
+    return found if found.is_file() else None
+
+
+def check_image(path: Path) -> str | None:
+    """``None`` if ``path`` decodes as an image, else why not."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        return f"{type(exc).__name__}: {exc}"
+    return None

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vscbench.data.fetch import Place, ProgressFn, locate
+from vscbench.data.fetch import Place, locate
 from vscbench.data.layout import PinnedFiles
 from vscbench.paths import user_cache
+from vscbench.progress import OnProgress
 
 XSTEST_REPO = "paul-rottger/exaggerated-safety"
 XSTEST_COMMIT = "d7bb5bd738c1fcbc36edd83d5e7d1b71a3e2d84d"
@@ -54,7 +55,7 @@ def xstest_cache() -> Path:
     return user_cache("xstest")
 
 
-def find_xstest(*first: Place, timeout: float = 60.0, progress: ProgressFn | None = None) -> Path:
+def find_xstest(*first: Place, timeout: float = 60.0, progress: OnProgress | None = None) -> Path:
     """The folder holding the five files: the first of ``first`` that does (a checkout's
     ``../shared/data/xstest``, a ``--xstest`` flag), else ``$VSCBENCH_XSTEST_DATA``, else
     the pinned download in the user cache (fetched now if missing).

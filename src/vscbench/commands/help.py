@@ -78,7 +78,8 @@ def _complete(group: Any, path: str) -> None:
         if command.help and not command.short_help:
             command.short_help = " ".join(command.help.split("\n\n")[0].split())
         for param in command.params:
-            if param.default is not None or param.required or param.name in NO_DEFAULT:
+            # None or an empty list ("") both mean "unset": say what that means
+            if param.default not in (None, "") or param.required or param.name in NO_DEFAULT:
                 continue
             meaning = unset_default(command_path, param.name)
             if meaning is not None and "[default:" not in (param.help or ""):
