@@ -34,7 +34,7 @@ from vscbench.items import Item
 from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
 from vscbench.judges.registry import JudgeOptions, make_panel
 from vscbench.loop import answer, run_jobs
-from vscbench.methods import Method, build_method
+from vscbench.methods import Bound, build_method, setup_for
 from vscbench.models.names import is_text_only
 from vscbench.models.registry import backend_for, make_generate
 from vscbench.progress import OnProgress, Progress
@@ -108,7 +108,7 @@ async def _process(
 
 
 async def _respond(
-    method: Method, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
+    method: Bound, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
 ) -> Any:
     trace: dict[str, Any] = {}
     try:
@@ -230,7 +230,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
     data = config.data
     dataset = load_dataset(data.data_dir, config.selection, data.render, data.include_defective)
     _check_runnable(config, dataset)
-    method = build_method(config.prompting, config.selection, data)  # before any write
+    method = build_method(config.prompting, config.selection)  # before any write
     identity = config.identity(dataset.sha256, method.identity())
     with RunDirLock(out):
         created = _check_resumable(out, identity)
@@ -247,7 +247,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
 def _generate_and_score(
     config: RunConfig,
     dataset: Dataset,
-    method: Method,
+    method: Bound,
     panel: JudgePanel,
     out: Path,
     stored_config: dict[str, Any],
@@ -269,7 +269,9 @@ def _generate_and_score(
         jobs = [partial(_process, r, None, panel, None) for r in to_judge]
         if to_generate:
             generate = generate_for(config)
-            await method.prepare(generate, out / METHOD_STATE_FILE)
+            await method.prepare(
+                setup_for(generate, out / METHOD_STATE_FILE, config.selection, config.data)
+            )
             gate = asyncio.Semaphore(concurrency)
             for item in to_generate:
                 record = new_record(item, dataset.image_relpath(item))
