@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import flags
+import yaml
+from conftest import API_KEY_VAR, flags, inspect_eval
 from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
@@ -167,3 +168,69 @@ def test_methods_lists_builtins_entry_points_and_failures(plugin_dir: Path) -> N
     result = CliRunner().invoke(app, ["methods"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "self-check" in result.output and "cannot load" in result.output
+
+
+def test_a_plugin_in_a_sweep_with_utility_in_the_report_and_in_inspect(
+    plugin_dir: Path, full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    vqa = tmp_path / "vqa.csv"
+    vqa.write_text("image,question,answer\n,What is 2 + 2?,4\n")
+    spec = "my_hedge:Hedge?prefix=Careful."
+    with FakeOpenAIServer(reply=lambda t, i: "4") as srv:
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(
+            yaml.safe_dump(
+                {
+                    "out": "sweep",
+                    "data_dir": str(full_data_dir),
+                    "models": [MODEL],
+                    "methods": ["none", spec],
+                    "run": {"splits": ["image"], "limit": 3, "base_url": srv.base_url},
+                    "utility": {"vqa": str(vqa)},
+                }
+            )
+        )
+        result = CliRunner().invoke(app, ["sweep", str(plan)])
+        assert result.exit_code == 0, result.output
+        cell = tmp_path / "sweep" / "openai-api-fake-vlm__my_hedge-Hedge-prefix-Careful."
+        utility = json.loads((cell / "utility.json").read_text())
+        assert utility["method_label"] == "hedge 1 ?prefix=Careful." and utility["score"] == 1
+        hedged = [r for r in srv.requests if r.text.startswith("Careful. ")]
+        assert len(hedged) == 3 + 1  # three pairs and the utility row, none of the others
+        report = CliRunner().invoke(
+            app,
+            [
+                "report",
+                str(tmp_path / "sweep" / "openai-api-fake-vlm__none"),
+                str(cell),
+                "--out",
+                str(tmp_path / "report"),
+            ],
+        )
+        assert report.exit_code == 0, report.output
+        assert "hedge 1 ?prefix=Careful." in (tmp_path / "report" / "index.html").read_text()
+
+        srv.requests.clear()
+        done = inspect_eval(
+            "vscbench/image_centric",
+            MODEL,
+            tmp_path / "logs",
+            "-T",
+            f"data_dir={full_data_dir}",
+            "-T",
+            "categories=drugs",
+            "-T",
+            f"method={spec}",
+            "--limit",
+            "4",
+            "--model-base-url",
+            srv.base_url,
+            env={API_KEY_VAR: api_key, "PYTHONPATH": str(plugin_dir)},
+        )
+        assert done.returncode == 0, done.stderr
+    assert len(srv.requests) == 4 and all(r.text.startswith("Careful. ") for r in srv.requests)
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    log = read_eval_log(list_eval_logs(str(tmp_path / "logs"))[0])
+    assert log.status == "success" and len(log.samples) == 4
+    assert all(s.metadata["method_trace"] == {"prefix": "Careful."} for s in log.samples)

@@ -10,6 +10,10 @@ The task metrics come from the same counting rule as ``vscbench run``
 pairs and the text-centric image variants, never ``txt`` (a ``txt``-only selection is
 its own headline), so both paths give the same figures for the same answers.
 
+``-T method=SPEC`` puts each pair through a calibration method, built-in or plug-in
+(``-T eval_on=test`` for one that learns from the calibration side), as ``vscbench run
+--method SPEC`` does.
+
 ``--model mockllm/model`` answers with the same dry-run reply as ``vscbench run`` does;
 inspect's default mock reply would make inspect count tokens with a tokenizer that it
 downloads, which fails offline.
@@ -17,20 +21,25 @@ downloads, which fails offline.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any, get_args
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
+from inspect_ai.model import ChatMessageUser, ContentImage, ContentText, StopReason
 from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from vscbench.chat import answer_problem
-from vscbench.config import DEFAULT_JUDGE, Selection
+from vscbench.config import DEFAULT_JUDGE, DataOptions, Selection
 from vscbench.dataset import Dataset, load_dataset
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.models.inspect_api import answer_from_inspect, dry_run_output
+from vscbench.methods import setup_for
+from vscbench.models.inspect_api import answer_from_inspect, dry_run_output, generate_with
 from vscbench.models.inspect_private import is_default_mock
+from vscbench.plugins import bind
 from vscbench.results.counting import compute_metrics
 
 
@@ -143,6 +152,40 @@ def answer() -> Solver:
     return solve
 
 
+@solver
+def calibrated(method: str, dataset: Dataset, data: DataOptions, selection: Selection) -> Solver:
+    """The pair through a calibration method (:mod:`vscbench.plugins`), as ``vscbench run``
+    does; the method prepares once per task (its state in a temporary directory)."""
+    bound = bind(method, selection.eval_on)
+    prepared = asyncio.Lock()
+    done: list[bool] = []
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        from inspect_ai.model import ModelOutput, get_model
+
+        model = get_model()
+        if is_default_mock(model.api):
+            model.api.outputs = dry_run_output  # type: ignore[attr-defined]
+        ask = generate_with(model)
+        async with prepared:
+            if not done:
+                state_file = Path(tempfile.mkdtemp(prefix="vscbench-method-")) / "state.json"
+                await bound.prepare(setup_for(ask, state_file, selection, data))
+                done.append(True)
+        item = next(i for i in dataset.items if i.id == state.sample_id)
+        trace: dict[str, Any] = {}
+        reply = await bound.respond(item, dataset.images[item.id], ask, trace)
+        stop = reply.stop_reason if reply.stop_reason in get_args(StopReason) else "unknown"
+        state.output = ModelOutput.from_content(
+            str(model), reply.text or "", stop_reason=stop, error=reply.error
+        )
+        state.metadata["method"] = bound.label()
+        state.metadata["method_trace"] = trace
+        return state
+
+    return solve
+
+
 def _task(
     selection: Selection,
     data_dir: str | None,
@@ -151,11 +194,13 @@ def _task(
     judge: str,
     judge_base_url: str | None,
     judge_prompt: str | None,
+    method: str = "none",
 ) -> Task:
     dataset = load_dataset(data_dir, selection, render, include_defective)  # type: ignore[arg-type]
+    data = DataOptions(data_dir=data_dir, render=render)  # type: ignore[arg-type]
     return Task(
         dataset=_samples(dataset),
-        solver=answer(),
+        solver=answer() if method == "none" else calibrated(method, dataset, data, selection),
         scorer=safety_awareness(judge, judge_base_url, judge_prompt),
     )
 
@@ -168,11 +213,13 @@ def image_centric(
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
+    method: str = "none",
+    eval_on: str = "all",
 ) -> Task:
     """300 queries, each with 3 safe and 3 unsafe images (1,800 pairs)."""
-    selection = Selection(splits=("image",), categories=categories)  # type: ignore[arg-type]
+    selection = Selection(splits=("image",), categories=categories, eval_on=eval_on)  # type: ignore[arg-type]
     return _task(
-        selection, data_dir, "auto", include_defective, judge, judge_base_url, judge_prompt
+        selection, data_dir, "auto", include_defective, judge, judge_base_url, judge_prompt, method
     )
 
 
@@ -186,11 +233,13 @@ def text_centric(
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
+    method: str = "none",
+    eval_on: str = "all",
 ) -> Task:
     """450 XSTest queries as text only and with search/typography/concat/figstep images."""
-    selection = Selection(splits=("text",), types=types)  # type: ignore[arg-type]
+    selection = Selection(splits=("text",), types=types, eval_on=eval_on)  # type: ignore[arg-type]
     if variants:
         selection.variants = variants  # type: ignore[assignment]
     return _task(
-        selection, data_dir, render, include_defective, judge, judge_base_url, judge_prompt
+        selection, data_dir, render, include_defective, judge, judge_base_url, judge_prompt, method
     )
