@@ -7,8 +7,9 @@
 * :mod:`~vscbench.commands.methods`: ``methods`` (the calibration methods found);
 * :mod:`~vscbench.commands.results`: ``report``, ``utility``, ``sweep``,
   ``import-upstream`` and ``export-upstream``;
-* :mod:`~vscbench.commands.options` (shared options, defaults from the run schema) and
-  :mod:`~vscbench.commands.output` (errors, progress, summaries).
+* :mod:`~vscbench.commands.options` (shared options, defaults from the run schema),
+  :mod:`~vscbench.commands.output` (errors, progress, summaries) and
+  :mod:`~vscbench.commands.help` (help that reads whole at any width).
 
 A command parses its flags, calls one core function and prints; what counts, what is
 refused and how a run goes is decided in the core, never here.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import typer
 
 from vscbench.commands import data, judge, methods, results, run, steer
+from vscbench.commands.help import WholeHelp
 from vscbench.commands.output import fail
 
 app = typer.Typer(
@@ -28,6 +30,7 @@ app = typer.Typer(
     # plain help: rich's panels cut long values with "…" and took "[...]" for markup
     rich_markup_mode=None,
     context_settings={"max_content_width": 110},
+    cls=WholeHelp,  # summaries uncut, every default shown, in every command's help
 )
 app.add_typer(data.app, name="data")
 run.register(app)

@@ -18,7 +18,7 @@ from rich.progress import (
 from vscbench.commands.options import ALL_SPLITS, ALL_VARIANTS, DataDirOpt, VariantsOpt, joined
 from vscbench.commands.output import bar, counting_bar, fail, out, print_defects
 from vscbench.config import Selection, describe
-from vscbench.data.layout import IMAGES_URL, RAW_BASE, TEXT_SHEET, resolve_data_dir
+from vscbench.data.layout import ENV_BASE_URL, IMAGES_URL, RAW_BASE, TEXT_SHEET, resolve_data_dir
 from vscbench.data.sheets import DataError
 from vscbench.items import RENDERED_VARIANTS
 from vscbench.progress import Progress
@@ -46,7 +46,9 @@ def data_fetch(
     data_dir: DataDirOpt = None,
     images: Annotated[bool, typer.Option(help="Also fetch the image archive")] = True,
     force: Annotated[bool, typer.Option(help="Download again even if present")] = False,
-    sheets_url: Annotated[str, typer.Option(help="Base URL of the sheets")] = RAW_BASE,
+    sheets_url: Annotated[
+        str, typer.Option(envvar=ENV_BASE_URL, help="Base URL of the sheets (a mirror)")
+    ] = RAW_BASE,
     images_url: Annotated[str, typer.Option(help="URL of the image archive")] = IMAGES_URL,
 ) -> None:
     """Download the pinned metadata sheets and the image archive (resumable)."""

@@ -60,7 +60,7 @@ def text(path: Path | None) -> str | None:
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Data directory [default: $VSCBENCH_DATA or user cache]"),
+    typer.Option("--data-dir", help="Data directory"),
 ]
 JudgeOpt = Annotated[
     list[str] | None,

@@ -53,7 +53,7 @@ def steer_fit(
     side: Annotated[Side, Opt("--split", help="Side of the query split to fit on")] = (
         "calibration"
     ),
-    layers: Annotated[str | None, Opt(help="Layers, comma-separated [all]")] = None,
+    layers: Annotated[str | None, Opt(help="Layers, comma-separated")] = None,
     position: Annotated[Position, Opt(help="last or mean token")] = "last",
     level: Annotated[Level, Opt(help="layer or head")] = "layer",
     top_k: Annotated[int, Opt(help="Heads kept at --level head")] = 8,
