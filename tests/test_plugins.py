@@ -234,3 +234,26 @@ def test_a_plugin_in_a_sweep_with_utility_in_the_report_and_in_inspect(
     log = read_eval_log(list_eval_logs(str(tmp_path / "logs"))[0])
     assert log.status == "success" and len(log.samples) == 4
     assert all(s.metadata["method_trace"] == {"prefix": "Careful."} for s in log.samples)
+
+
+def test_the_readme_example_method_runs(
+    full_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Evaluate your own method", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "readme_methods.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                *flags(model=MODEL, base_url=srv.base_url, data_dir=full_data_dir, split="image"),
+                *flags(limit=2, method="readme_methods:Persona?persona=a nurse"),
+                *flags(out=tmp_path / "r"),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert srv.requests and all(r.text.startswith("You are a nurse.") for r in srv.requests)
+    sys.modules.pop("readme_methods", None)
