@@ -35,7 +35,7 @@ from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_reco
 from vscbench.judges.registry import JudgeOptions, make_panel
 from vscbench.loop import answer, run_jobs
 from vscbench.methods import Bound, build_method, setup_for
-from vscbench.models.names import is_text_only
+from vscbench.models.names import is_local, is_text_only
 from vscbench.models.registry import backend_for, make_generate
 from vscbench.progress import OnProgress, Progress
 from vscbench.results.counting import compute_metrics
@@ -73,14 +73,18 @@ def panel_for(judging: Judging, requests: Requests) -> JudgePanel:
     return make_panel(judging.judges, JudgeOptions.of(judging, requests))
 
 
-def generate_for(config: RunConfig) -> Generate:
-    """The model call of a run: its backend, generation settings and steering."""
+def generate_for(config: RunConfig, intervention: Any = None) -> Generate:
+    """The model call of a run: its backend, generation settings and steering (from
+    ``--steer``, or an activation-level method's ``intervention``: one at a time)."""
     from vscbench.models.steering import steering_for
 
+    steering = steering_for(config.steering)
+    if steering is not None and intervention is not None:
+        raise ValueError("--steer and an activation-level --method cannot be combined")
     settings = Settings(
         **asdict(config.generation),
         **asdict(config.requests),
-        steering=steering_for(config.steering),
+        steering=steering or intervention,
     )
     target = config.target
     return make_generate(target.model, target.base_url, target.model_args, settings)
@@ -230,7 +234,9 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
     data = config.data
     dataset = load_dataset(data.data_dir, config.selection, data.render, data.include_defective)
     _check_runnable(config, dataset)
-    method = build_method(config.prompting, config.selection)  # before any write
+    method = build_method(
+        config.prompting, config.selection, is_local(config.target.model)
+    )  # before any write
     identity = config.identity(dataset.sha256, method.identity())
     with RunDirLock(out):
         created = _check_resumable(out, identity)
@@ -268,7 +274,7 @@ def _generate_and_score(
     async def main() -> None:
         jobs = [partial(_process, r, None, panel, None) for r in to_judge]
         if to_generate:
-            generate = generate_for(config)
+            generate = generate_for(config, method.intervention)
             await method.prepare(
                 setup_for(generate, out / METHOD_STATE_FILE, config.selection, config.data)
             )

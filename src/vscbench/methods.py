@@ -228,7 +228,7 @@ def candidates(
     return [(rows[r]["unsafe"], rows[r]["safe"]) for r in order]
 
 
-def build_method(prompting: Prompting, selection: Selection) -> Bound:
+def build_method(prompting: Prompting, selection: Selection, local: bool | None = None) -> Bound:
     """The method of a run, through the one registry (:mod:`vscbench.plugins`).
 
     ``--reminder-file`` is the ``file`` parameter of ``reminder``, kept as a flag.
@@ -236,7 +236,7 @@ def build_method(prompting: Prompting, selection: Selection) -> Bound:
     spec = prompting.method
     if prompting.reminder_file and parse(spec).name == "reminder":
         spec += ("&" if "?" in spec else "?") + urlencode({"file": prompting.reminder_file})
-    return bind(spec, selection.eval_on)
+    return bind(spec, selection.eval_on, local, Plain())
 
 
 def calibration_side(selection: Selection, data: DataOptions) -> Callable[[], Any]:

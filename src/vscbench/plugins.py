@@ -16,6 +16,14 @@ works on every backend, because it only ever calls ``generate``. It is a class w
   then score the held-out side, ``--eval-on test``) and ``inputs() -> {name: sha256}``
   for content that defines its answers besides its parameters (its prompt texts).
 
+An *activation-level intervention* (:class:`Intervention`) acts inside a local model
+instead: it declares ``level = "activation"`` and ``applied(model)``, a context manager
+that installs forward hooks on the loaded torch model for the prompt and every
+generated token and removes them on exit. Its fitted state is an input file (a ``Path``
+parameter, e.g. the vectors file of ``vscbench steer fit``), loaded when it is built and
+hashed into its identity. Each pair is then asked plainly; only a local model
+(``hf-vlm/``, ``hf-lm/``) can run one.
+
 Its identity (name, version, parameters, hashes of its input files and texts) is part
 of the run identity, so resuming a run under another method, version or input is refused.
 
@@ -31,7 +39,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -51,6 +60,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Bound",
     "Found",
+    "Intervention",
     "MethodError",
     "PromptMethod",
     "Setup",
@@ -68,8 +78,11 @@ BUILTIN: dict[str, str] = {
     "few-shot": "vscbench.methods:FewShot",
     "self-check": "vscbench.methods:SelfCheck",
 }
-#: What every prompt-level method class must have (checked when it is loaded).
-MEMBERS = ("name", "version", "description", "prepare", "respond")
+#: What a method class must have, by level (checked when it is loaded).
+MEMBERS = {
+    "prompt": ("name", "version", "description", "prepare", "respond"),
+    "activation": ("name", "version", "description", "applied"),
+}
 
 
 class MethodError(ValueError):
@@ -104,6 +117,18 @@ class PromptMethod(Protocol):
     async def respond(
         self, item: Item, image: Path | None, generate: Generate, trace: dict[str, Any]
     ) -> Answer: ...
+
+
+@runtime_checkable
+class Intervention(Protocol):
+    """An activation-level intervention on a local model (see the module docstring)."""
+
+    name: str
+    version: str
+    description: str
+    level: str  # "activation"
+
+    def applied(self, model: Any) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -166,11 +191,15 @@ def _load(name: str) -> type:
     cls = getattr(module, attr, None)
     if cls is None:
         raise MethodError(f"method {name!r}: module {module_name} has no {attr}")
-    missing = [m for m in MEMBERS if not hasattr(cls, m)]
+    level = getattr(cls, "level", "prompt")
+    if level not in MEMBERS:
+        raise MethodError(f"method {name!r}: level {level!r}; use prompt or activation")
+    missing = [m for m in MEMBERS[level] if not hasattr(cls, m)]
     if missing:
+        protocol = "PromptMethod" if level == "prompt" else "Intervention"
         raise MethodError(
-            f"method {name!r}: {attr} is not a prompt-level method; it lacks "
-            f"{', '.join(missing)} (see vscbench.plugins.PromptMethod)"
+            f"method {name!r}: {attr} is not a {level}-level method; it lacks "
+            f"{', '.join(missing)} (see vscbench.plugins.{protocol})"
         )
     return cls
 
@@ -225,10 +254,16 @@ class Bound:
     spec: str
     method: Any
     params: dict[str, Any]
+    plain: Any = None  # how an intervention's pairs are asked (vscbench.methods.Plain)
 
     @property
     def learns(self) -> bool:
         return bool(getattr(self.method, "learns", False))
+
+    @property
+    def intervention(self) -> Any:
+        """The method itself if it acts on activations (a local model's hooks), else None."""
+        return self.method if getattr(self.method, "level", "prompt") == "activation" else None
 
     def identity(self) -> dict[str, Any]:
         """Name, version, parameters and the sha256 of every input file and text.
@@ -261,18 +296,27 @@ class Bound:
         args = "&".join(f"{k}={v}" for k, v in self.params.items())
         return f"{self.method.name} {self.method.version}" + (f" ?{args}" if args else "")
 
-    def prepare(self, setup: Setup) -> Awaitable[None]:
-        return self.method.prepare(setup)
+    async def prepare(self, setup: Setup) -> None:
+        if self.intervention is None:
+            await self.method.prepare(setup)
 
-    def respond(
+    async def respond(
         self, item: Item, image: Path | None, generate: Generate, trace: dict[str, Any]
-    ) -> Awaitable[Answer]:
-        return self.method.respond(item, image, generate, trace)
+    ) -> Answer:
+        # an intervention's hooks act inside generate: the pair itself is asked plainly
+        method = self.method if self.intervention is None else self.plain
+        return await method.respond(item, image, generate, trace)
 
 
-def bind(spec: str, eval_on: str = "test") -> Bound:
-    """Build the method of ``spec``; one that learns needs ``eval_on == "test"``."""
+def bind(spec: str, eval_on: str = "test", local: bool | None = None, plain: Any = None) -> Bound:
+    """Build the method of ``spec``; one that learns needs ``eval_on == "test"``, an
+    activation-level one a local model (``local``, when the model is known)."""
     cls, params = resolve(spec)
+    if getattr(cls, "level", "prompt") == "activation" and local is False:
+        raise MethodError(
+            f"method {spec!r} acts on activations and needs a local model (hf-vlm/..., "
+            "hf-lm/...); an API model can only run prompt-level methods"
+        )
     if getattr(cls, "learns", False) and eval_on != "test":
         raise MethodError(
             f"method {spec!r} learns from the calibration side; score with --eval-on test"
@@ -281,7 +325,7 @@ def bind(spec: str, eval_on: str = "test") -> Bound:
         method = cls(**params)
     except (TypeError, ValueError) as exc:
         raise MethodError(f"method {spec!r}: {exc}") from None
-    return Bound(spec, method, params)
+    return Bound(spec, method, params, plain)
 
 
 @dataclass

@@ -33,13 +33,12 @@ from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scor
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from vscbench.chat import answer_problem
-from vscbench.config import DEFAULT_JUDGE, DataOptions, Selection
+from vscbench.config import DEFAULT_JUDGE, DataOptions, Prompting, Selection
 from vscbench.dataset import Dataset, load_dataset
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.methods import setup_for
+from vscbench.methods import build_method, setup_for
 from vscbench.models.inspect_api import answer_from_inspect, dry_run_output, generate_with
 from vscbench.models.inspect_private import is_default_mock
-from vscbench.plugins import bind
 from vscbench.results.counting import compute_metrics
 
 
@@ -156,7 +155,9 @@ def answer() -> Solver:
 def calibrated(method: str, dataset: Dataset, data: DataOptions, selection: Selection) -> Solver:
     """The pair through a calibration method (:mod:`vscbench.plugins`), as ``vscbench run``
     does; the method prepares once per task (its state in a temporary directory)."""
-    bound = bind(method, selection.eval_on)
+    bound = build_method(Prompting(method=method), selection)
+    if bound.intervention is not None:
+        raise ValueError(f"method {method!r} acts on activations; run it with `vscbench run`")
     prepared = asyncio.Lock()
     done: list[bool] = []
 

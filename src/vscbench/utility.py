@@ -28,6 +28,7 @@ from vscbench.items import Item
 from vscbench.loop import answer, run_jobs
 from vscbench.methods import Bound, build_method, setup_for
 from vscbench.models import make_generate
+from vscbench.models.names import is_local
 from vscbench.results.counting import wilson_interval
 from vscbench.results.store import METRICS_FILE
 from vscbench.tables import read_table
@@ -167,8 +168,8 @@ def evaluate_utility(
 ) -> UtilityResult:
     """Answer every row with ``config``'s model and method; score; write the result."""
     rows = read_rows(table, image_col, question_col, answer_col)
-    generate = generate_for(config)
-    method = build_method(config.prompting, config.selection)
+    method = build_method(config.prompting, config.selection, is_local(config.target.model))
+    generate = generate_for(config, method.intervention)
     score = scorer_for(scoring, judge_base_url)
     results: list[dict[str, Any]] = []
 
