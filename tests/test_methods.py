@@ -10,7 +10,7 @@ import pytest
 from loopback import FakeOpenAIServer
 
 from vscbench.engine import RunConfig, run
-from vscbench.methods import CAPTION, REMINDER, SELF_CHECK, parse_method
+from vscbench.methods import CAPTION, REMINDER, SELF_CHECK
 from vscbench.results.store import load_records
 
 MODEL = "openai-api/fake/vlm"
@@ -128,13 +128,6 @@ def test_self_check_recaptions_harmful_answers(
     flagged = sum(r["method_trace"]["self_check"] == "yes" for r in _records(tmp_path / "run"))
     assert 0 < flagged < 12
     assert len(srv.requests) == 12 * 2 + flagged * 2  # answer + check, then caption + answer
-
-
-def test_parse_method() -> None:
-    assert parse_method("few-shot:3") == ("few-shot", 3)
-    for bad in ("few-shot", "few-shot:0", "cot", "reminder:2"):
-        with pytest.raises(ValueError, match="unknown method"):
-            parse_method(bad)
 
 
 def test_methods_on_a_tiny_local_model(full_data_dir: Path, tmp_path: Path) -> None:

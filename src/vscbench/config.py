@@ -39,6 +39,7 @@ from pydantic.dataclasses import dataclass
 
 from vscbench.files import sha256_file
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
+from vscbench.plugins import resolve
 from vscbench.redaction import redact_args, redact_url
 
 #: The judge a run uses when none is named.
@@ -187,7 +188,7 @@ class Judging:
 
 @dataclass(config=PARTS_CONFIG)
 class Prompting:
-    """The prompt method (:mod:`vscbench.methods`)."""
+    """The method: a spec of the one registry (:mod:`vscbench.plugins`)."""
 
     method: str = "none"
     reminder_file: str | None = None  # replaces the reminder's text
@@ -196,7 +197,7 @@ class Prompting:
     @classmethod
     def _known(cls, value: str) -> str:
         if steer_method(value) is None:
-            parse_method(value)
+            resolve(value)  # loads and checks the method class and its parameters
         return value
 
 
@@ -236,16 +237,6 @@ def steer_method(method: str) -> str | None:
     return method[len(STEER_PREFIX) :] if method.startswith(STEER_PREFIX) else None
 
 
-def parse_method(spec: str) -> tuple[str, int | None]:
-    """``none``, ``reminder``, ``self-check`` or ``few-shot:K`` -> (name, K)."""
-    name, _, arg = spec.partition(":")
-    if name in ("none", "reminder", "self-check") and not arg:
-        return name, None
-    if name == "few-shot" and arg.isdigit() and int(arg) > 0:
-        return name, int(arg)
-    raise ValueError(
-        f"unknown method {spec!r}; use none, reminder, few-shot:K, self-check or steer:VECTORS"
-    )
 
 
 def _fields(part: Any) -> dict[str, Any]:

@@ -35,8 +35,8 @@ from vscbench.items import Item
 from vscbench.judges.panel import JudgePanel, pairwise_agreement, per_judge_records
 from vscbench.judges.registry import JudgeOptions, make_panel
 from vscbench.loop import answer, run_jobs
-from vscbench.methods import Method, build_method
-from vscbench.models.names import is_text_only
+from vscbench.methods import Bound, build_method, setup_for
+from vscbench.models.names import is_local, is_text_only
 from vscbench.models.registry import backend_for, make_generate
 from vscbench.progress import OnProgress, Progress
 from vscbench.results.counting import compute_metrics
@@ -74,14 +74,18 @@ def panel_for(judging: Judging, requests: Requests) -> JudgePanel:
     return make_panel(judging.judges, JudgeOptions.of(judging, requests))
 
 
-def generate_for(config: RunConfig) -> Generate:
-    """The model call of a run: its backend, generation settings and steering."""
+def generate_for(config: RunConfig, intervention: Any = None) -> Generate:
+    """The model call of a run: its backend, generation settings and steering (from
+    ``--steer``, or an activation-level method's ``intervention``: one at a time)."""
     from vscbench.models.steering import steering_for
 
+    steering = steering_for(config.steering)
+    if steering is not None and intervention is not None:
+        raise ValueError("--steer and an activation-level --method cannot be combined")
     settings = Settings(
         **asdict(config.generation),
         **asdict(config.requests),
-        steering=steering_for(config.steering),
+        steering=steering or intervention,
     )
     target = config.target
     return make_generate(target.model, target.base_url, target.model_args, settings)
@@ -109,7 +113,7 @@ async def _process(
 
 
 async def _respond(
-    method: Method, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
+    method: Bound, item: Item, image: Path | None, generate: Generate, record: dict[str, Any]
 ) -> Any:
     trace: dict[str, Any] = {}
     try:
@@ -249,7 +253,9 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
     data = config.data
     dataset = load_dataset(data.data_dir, config.selection, data.render, data.include_defective)
     _check_runnable(config, dataset)
-    method = build_method(config.prompting, config.selection, data)  # before any write
+    method = build_method(
+        config.prompting, config.selection, is_local(config.target.model)
+    )  # before any write
     identity = config.identity(dataset.sha256, method.identity())
     with RunDirLock(out):
         created = _check_resumable(out, identity)
@@ -267,7 +273,7 @@ def run(config: RunConfig, run_dir: str | Path, progress: OnProgress | None = No
 def _generate_and_score(
     config: RunConfig,
     dataset: Dataset,
-    method: Method,
+    method: Bound,
     panel: JudgePanel,
     out: Path,
     stored_config: dict[str, Any],
@@ -288,8 +294,10 @@ def _generate_and_score(
     async def main() -> None:
         jobs = [partial(_process, r, None, panel, None) for r in to_judge]
         if to_generate:
-            generate = generate_for(config)
-            await method.prepare(generate, out / METHOD_STATE_FILE)
+            generate = generate_for(config, method.intervention)
+            await method.prepare(
+                setup_for(generate, out / METHOD_STATE_FILE, config.selection, config.data)
+            )
             gate = asyncio.Semaphore(concurrency)
             for item in to_generate:
                 record = new_record(item, dataset.image_relpath(item))

@@ -10,6 +10,10 @@ The task metrics come from the same counting rule as ``vscbench run``
 pairs and the text-centric image variants, never ``txt`` (a ``txt``-only selection is
 its own headline), so both paths give the same figures for the same answers.
 
+``-T method=SPEC`` puts each pair through a calibration method, built-in or plug-in
+(``-T eval_on=test`` for one that learns from the calibration side), as ``vscbench run
+--method SPEC`` does.
+
 ``--model mockllm/model`` answers with the same dry-run reply as ``vscbench run`` does;
 inspect's default mock reply would make inspect count tokens with a tokenizer that it
 downloads, which fails offline.
@@ -17,19 +21,23 @@ downloads, which fails offline.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any, get_args
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageUser, ContentImage, ContentText
+from inspect_ai.model import ChatMessageUser, ContentImage, ContentText, StopReason
 from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from vscbench.chat import answer_problem
-from vscbench.config import DEFAULT_JUDGE, DataOptions, Judging, Selection
+from vscbench.config import DEFAULT_JUDGE, DataOptions, Judging, Prompting, Selection
 from vscbench.dataset import Dataset, load_dataset
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.models.inspect_api import answer_from_inspect, dry_run_output
+from vscbench.methods import build_method, setup_for
+from vscbench.models.inspect_api import answer_from_inspect, dry_run_output, generate_with
 from vscbench.models.inspect_private import is_default_mock
 from vscbench.results.counting import compute_metrics
 
@@ -143,10 +151,47 @@ def answer() -> Solver:
     return solve
 
 
-def _task(selection: Selection, data: DataOptions, judging: Judging) -> Task:
+@solver
+def calibrated(method: str, dataset: Dataset, data: DataOptions, selection: Selection) -> Solver:
+    """The pair through a calibration method (:mod:`vscbench.plugins`), as ``vscbench run``
+    does; the method prepares once per task (its state in a temporary directory)."""
+    bound = build_method(Prompting(method=method), selection)
+    if bound.intervention is not None:
+        raise ValueError(f"method {method!r} acts on activations; run it with `vscbench run`")
+    prepared = asyncio.Lock()
+    done: list[bool] = []
+
+    async def solve(state: TaskState, generate: Generate) -> TaskState:
+        from inspect_ai.model import ModelOutput, get_model
+
+        model = get_model()
+        if is_default_mock(model.api):
+            model.api.outputs = dry_run_output  # type: ignore[attr-defined]
+        ask = generate_with(model)
+        async with prepared:
+            if not done:
+                state_file = Path(tempfile.mkdtemp(prefix="vscbench-method-")) / "state.json"
+                await bound.prepare(setup_for(ask, state_file, selection, data))
+                done.append(True)
+        item = next(i for i in dataset.items if i.id == state.sample_id)
+        trace: dict[str, Any] = {}
+        reply = await bound.respond(item, dataset.images[item.id], ask, trace)
+        stop = reply.stop_reason if reply.stop_reason in get_args(StopReason) else "unknown"
+        state.output = ModelOutput.from_content(
+            str(model), reply.text or "", stop_reason=stop, error=reply.error
+        )
+        state.metadata["method"] = bound.label()
+        state.metadata["method_trace"] = trace
+        return state
+
+    return solve
+
+
+def _task(selection: Selection, data: DataOptions, judging: Judging, method: str) -> Task:
     dataset = load_dataset(data.data_dir, selection, data.render, data.include_defective)
     scorer = safety_awareness(judging.judges[0], judging.judge_base_url, judging.judge_prompt)
-    return Task(dataset=_samples(dataset), solver=answer(), scorer=scorer)
+    solver = answer() if method == "none" else calibrated(method, dataset, data, selection)
+    return Task(dataset=_samples(dataset), solver=solver, scorer=scorer)
 
 
 @task
@@ -157,13 +202,16 @@ def image_centric(
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
+    method: str = "none",
+    eval_on: str = "all",
 ) -> Task:
     """300 queries, each with 3 safe and 3 unsafe images (1,800 pairs)."""
-    selection = Selection(splits=("image",), categories=categories)  # type: ignore[arg-type]
+    selection = Selection(splits=("image",), categories=categories, eval_on=eval_on)  # type: ignore[arg-type]
     return _task(
         selection=selection,
         data=DataOptions(data_dir=data_dir, include_defective=include_defective),
         judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
+        method=method,
     )
 
 
@@ -177,9 +225,11 @@ def text_centric(
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
+    method: str = "none",
+    eval_on: str = "all",
 ) -> Task:
     """450 XSTest queries as text only and with search/typography/concat/figstep images."""
-    selection = Selection(splits=("text",), types=types)  # type: ignore[arg-type]
+    selection = Selection(splits=("text",), types=types, eval_on=eval_on)  # type: ignore[arg-type]
     if variants:
         selection.variants = variants  # type: ignore[assignment]
     data = DataOptions(data_dir=data_dir, render=render, include_defective=include_defective)
@@ -187,4 +237,5 @@ def text_centric(
         selection=selection,
         data=data,
         judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
+        method=method,
     )

@@ -26,8 +26,9 @@ from vscbench.engine import METHOD_STATE_FILE, generate_for
 from vscbench.files import write_json_atomic, write_jsonl_atomic
 from vscbench.items import Item
 from vscbench.loop import answer, run_jobs
-from vscbench.methods import Method, build_method
+from vscbench.methods import Bound, build_method, setup_for
 from vscbench.models import make_generate
+from vscbench.models.names import is_local
 from vscbench.results.counting import wilson_interval
 from vscbench.results.store import METRICS_FILE
 from vscbench.tables import read_table
@@ -128,7 +129,7 @@ def scorer_for(scoring: str, judge_base_url: str | None) -> Any:
 
 
 async def _one(
-    row: Row, method: Method, generate: Generate, score: Any, gate: asyncio.Semaphore, source: str
+    row: Row, method: Bound, generate: Generate, score: Any, gate: asyncio.Semaphore, source: str
 ) -> dict[str, Any]:
     item = Item(
         id=f"utility/{row.index}",
@@ -167,14 +168,16 @@ def evaluate_utility(
 ) -> UtilityResult:
     """Answer every row with ``config``'s model and method; score; write the result."""
     rows = read_rows(table, image_col, question_col, answer_col)
-    generate = generate_for(config)
-    method = build_method(config.prompting, config.selection, config.data)
+    method = build_method(config.prompting, config.selection, is_local(config.target.model))
+    generate = generate_for(config, method.intervention)
     score = scorer_for(scoring, judge_base_url)
     results: list[dict[str, Any]] = []
 
     async def go() -> None:
         out.mkdir(parents=True, exist_ok=True)
-        await method.prepare(generate, out / METHOD_STATE_FILE)  # the run's demonstrations
+        await method.prepare(
+            setup_for(generate, out / METHOD_STATE_FILE, config.selection, config.data)
+        )  # the run's demonstrations
         concurrency = max(config.requests.max_connections, config.requests.batch_size)
         gate = asyncio.Semaphore(concurrency)
         jobs = [partial(_one, r, method, generate, score, gate, table.name) for r in rows]
@@ -182,11 +185,16 @@ def evaluate_utility(
 
     asyncio.run(go())
     results.sort(key=lambda r: r["row"])
-    return _write(config, table, scoring, out, results)
+    return _write(config, table, scoring, out, results, method.label())
 
 
 def _write(
-    config: RunConfig, table: Path, scoring: str, out: Path, results: list[dict[str, Any]]
+    config: RunConfig,
+    table: Path,
+    scoring: str,
+    out: Path,
+    results: list[dict[str, Any]],
+    method: str,
 ) -> UtilityResult:
     scored = [r for r in results if not r.get("error")]
     correct = sum(bool(r["correct"]) for r in scored)
@@ -195,6 +203,7 @@ def _write(
         "table": str(table),
         "scoring": scoring,
         "method": config.prompting.method,
+        "method_label": method,  # name, version and parameters
         "model": config.target.model,
         "score": score,
         "n": len(scored),

@@ -4,6 +4,7 @@
 * :mod:`~vscbench.commands.run`: ``run`` and ``score``;
 * :mod:`~vscbench.commands.steer`: ``steer fit|sweep``;
 * :mod:`~vscbench.commands.judge`: ``judge`` and ``judge-eval``;
+* :mod:`~vscbench.commands.methods`: ``methods`` (the calibration methods found);
 * :mod:`~vscbench.commands.results`: ``report``, ``utility``, ``sweep``,
   ``import-upstream`` and ``export-upstream``;
 * :mod:`~vscbench.commands.options` (shared options, defaults from the run schema),
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import typer
 
-from vscbench.commands import data, judge, results, run, steer
+from vscbench.commands import data, judge, methods, results, run, steer
 from vscbench.commands.help import WholeHelp
 from vscbench.commands.output import fail
 
@@ -36,6 +37,7 @@ run.register(app)
 app.add_typer(steer.app, name="steer")
 results.register(app)
 judge.register(app)
+methods.register(app)
 
 
 def main() -> None:

@@ -89,6 +89,15 @@ def _model(model: str, base_url: str | None, args: dict[str, Any], settings: Set
 def make(
     model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
 ) -> Generate:
+    args = dict(model_args)
+    if model.startswith("mockllm/") and "custom_outputs" not in args:
+        args["custom_outputs"] = dry_run_output
+    handle = _model(model, base_url, args, settings)
+    return guarded(generate_with(handle), http_fatal, base_url or model, unwrap)
+
+
+def generate_with(handle: Any) -> Generate:
+    """Our turns through an inspect model (``make``'s, or an inspect task's own)."""
     from inspect_ai.model import (
         ChatMessageAssistant,
         ChatMessageSystem,
@@ -98,10 +107,6 @@ def make(
     )
     from inspect_ai.util import materialize_media
 
-    args = dict(model_args)
-    if model.startswith("mockllm/") and "custom_outputs" not in args:
-        args["custom_outputs"] = dry_run_output
-    handle = _model(model, base_url, args, settings)
     kinds = {
         "system": ChatMessageSystem,
         "user": ChatMessageUser,
@@ -119,4 +124,4 @@ def make(
             messages.append(kinds[turn.role](content=content))
         return answer_from_inspect(await handle.generate(messages))
 
-    return guarded(generate, http_fatal, base_url or model, unwrap)
+    return generate

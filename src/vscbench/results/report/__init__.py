@@ -151,6 +151,7 @@ def _leaderboard(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 "number": run.number,
                 "name": run.name,
                 "model": str(run.metrics.get("model")),
+                "method": method_label(config),
                 "steer": f", steer α={config['alpha']:g}" if config.get("steer") else "",
                 "headline": run.overall,
                 "image": run.figures.get("image_centric", {}).get("overall"),
@@ -214,6 +215,15 @@ def _shared(runs: Sequence[Run]) -> dict[str, Any] | None:
         if shared
     ]
     return {"n": len(shared), "rows": rows}
+
+
+def method_label(config: dict[str, Any]) -> str:
+    """The run's method as its identity records it: name, version, parameters."""
+    method = (config.get("identity") or {}).get("method") or {}
+    name = method.get("name") or config.get("method") or "none"
+    label = f"{name} {method['version']}" if method.get("version") else str(name)
+    params = method.get("params") or {}
+    return label + (" ?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
 
 
 def _paired(runs: Sequence[Run]) -> dict[str, Any] | None:
