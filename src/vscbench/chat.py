@@ -24,6 +24,8 @@ class Settings:
     timeout: int | None = None
     batch_size: int = 8  # local models only
     steering: Any = None  # local models only: a vscbench.local.steering.Steering
+    rpm: float | None = None  # the provider's limits as the user knows them (API models)
+    tpm: float | None = None
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,14 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vscbench.chat import FatalModelError
 from vscbench.data.layout import IMAGES_URL, RAW_BASE, resolve_data_dir
@@ -57,6 +59,32 @@ DataDirOpt = Annotated[
 JudgeOpt = Annotated[
     list[str] | None,
     typer.Option("--judge", help="Judge, repeatable; the first is primary (see Judges below)"),
+]
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise typer.BadParameter("give a positive number per minute, or leave it out")
+    return value
+
+
+RpmOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rpm",
+        callback=_positive,
+        help="The provider's requests-per-minute limit, if you know it: paced from the "
+        "first request [default: learnt from the provider's headers and 429s]",
+    ),
+]
+TpmOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tpm",
+        callback=_positive,
+        help="The provider's tokens-per-minute limit, if you know it (tokens estimated "
+        "from the prompt, images included, corrected by the usage the provider reports)",
+    ),
 ]
 
 #: The judges, listed in full under every command that takes --judge.
@@ -274,9 +302,23 @@ def data_render(
 # --- run / score --------------------------------------------------------------------
 
 
+class _PaceColumn(ProgressColumn):
+    """``rate-limited: 19.8 req/s, 3 waiting`` while a provider's limit holds requests back.
+
+    Read from the limiters at every refresh, so it moves while nothing finishes.
+    """
+
+    def render(self, task: Any) -> Text:
+        from vscbench.pacing import activity, describe_activity
+
+        return Text(describe_activity(activity()), style="yellow")
+
+
 @contextmanager
 def _run_progress(label: str) -> Iterator[Any]:
     """A live bar on a terminal; elsewhere (CI logs, nohup) a line every 10%."""
+    from vscbench.pacing import activity, describe_activity
+
     with _progress(
         TextColumn(label),
         BarColumn(),
@@ -284,6 +326,7 @@ def _run_progress(label: str) -> Iterator[Any]:
         TextColumn("errors {task.fields[errors]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        _PaceColumn(),
     ) as bar:
         state: dict[str, Any] = {"next": 0.1}
 
@@ -291,8 +334,10 @@ def _run_progress(label: str) -> Iterator[Any]:
             errors = counts["errors"] + counts["judge_errors"]
             if not console.is_terminal:
                 if counts["done"] >= state["next"] * counts["total"]:
+                    pace = describe_activity(activity())
                     console.print(
-                        f"{label}: {counts['done']}/{counts['total']} (errors {errors})",
+                        f"{label}: {counts['done']}/{counts['total']} (errors {errors})"
+                        + (f"; {pace}" if pace else ""),
                         highlight=False,
                     )
                     state["next"] += 0.1
@@ -371,9 +416,11 @@ def run_cmd(
     judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
     max_connections: Annotated[int, typer.Option(help="Concurrent requests")] = 16,
     max_retries: Annotated[
-        int, typer.Option(help="Retries per request after the provider's own")
+        int, typer.Option(help="Retries per request after a server error (429s wait instead)")
     ] = 5,
     timeout: Annotated[int | None, typer.Option(help="Request timeout in seconds")] = None,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
     batch_size: Annotated[int, typer.Option(help="Batch size of a local model (hf-vlm/...)")] = 8,
     method: Annotated[
         str, typer.Option(help="none, reminder, few-shot:K, self-check or steer:VECTORS")
@@ -449,6 +496,8 @@ def run_cmd(
             max_connections=max_connections,
             max_retries=max_retries,
             timeout=timeout,
+            rpm=rpm,
+            tpm=tpm,
             batch_size=batch_size,
             method="none" if method.startswith("steer:") else method,
             reminder_file=str(reminder_file) if reminder_file else None,
@@ -520,6 +569,8 @@ def score_cmd(
     judge_prompt: Annotated[Path | None, typer.Option()] = None,
     max_connections: Annotated[int, typer.Option()] = 16,
     judge_cache: Annotated[bool, typer.Option(help="Reuse cached LLM-judge verdicts")] = True,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
 ) -> None:
     """Re-judge the stored responses of a run without generating again."""
     from vscbench.engine import score
@@ -534,6 +585,8 @@ def score_cmd(
                 max_connections,
                 update,
                 judge_cache,
+                rpm,
+                tpm,
             )
     except (RunDirError, FatalModelError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -764,6 +817,8 @@ def utility_cmd(
     question_col: Annotated[str, typer.Option()] = "question",
     answer_col: Annotated[str, typer.Option()] = "answer",
     max_tokens: Annotated[int, typer.Option()] = 256,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
 ) -> None:
     """Utility of a model under a method on a VQA table (exact match or LLM-judged)."""
     from vscbench.engine import RunConfig, load_config
@@ -779,6 +834,7 @@ def utility_cmd(
             )
         else:
             raise typer.BadParameter("give --run RUN_DIR, or --model and --out")
+        config.rpm, config.tpm = rpm or config.rpm, tpm or config.tpm
         result = evaluate_utility(
             config, vqa, target, scoring, image_col, question_col, answer_col, judge_base_url
         )
@@ -1053,6 +1109,9 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     _print_defects(defects, 3)
     if data.get("excluded"):
         out.print(f"excluded pairs: {len(data['excluded'])} (listed in metrics.json)")
+    rate = metrics.get("rate")
+    if rate:
+        out.print(rate_line(rate), highlight=False, markup=False, soft_wrap=True)
     for name, usage in metrics.get("judge_usage", {}).items():
         out.print(
             f"judge {name}: {usage['calls']} call(s), {usage['cache_hits']} cache hit(s), "
@@ -1068,6 +1127,28 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
         else:
             out.print(line, highlight=False)
     out.print(f"results: {run_dir / 'samples.jsonl'}, {run_dir / 'metrics.json'}")
+
+
+def rate_line(rate: dict[str, Any]) -> str:
+    """``requests: 2,094 at 1,174 per minute; 12 rejected with 429 (0.6%); 20.1 s waited
+    for the rate limit``: the summary of a ``rate`` block."""
+    line = f"requests: {rate['requests']:,}"
+    if rate.get("effective_rpm"):
+        line += f" at {rate['effective_rpm']:,.0f} per minute"
+    line += (
+        f"; {rate['rate_limited']:,} rejected with 429 ({100 * rate['rate_limited_share']:.1f}%)"
+        f"; {rate['waited_s']:.1f} s waited for the rate limit"
+    )
+    limits = []
+    for name, endpoint in rate.get("endpoints", {}).items():
+        known = [
+            f"{endpoint[key]:,.0f} {unit}"
+            for key, unit in (("rpm_limit", "rpm"), ("tpm_limit", "tpm"))
+            if endpoint.get(key)
+        ]
+        if known:
+            limits.append(f"{name}: {', '.join(known)} ({endpoint['limit_source']})")
+    return line + (f"; paced to {'; '.join(limits)}" if limits else "")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from vscbench import pacing
 from vscbench.backends import is_local, is_text_only, make_generate, require_local_extra
 from vscbench.chat import Answer, FatalModelError, Generate, Settings, answer_problem
 from vscbench.data.sheets import DataError
@@ -85,6 +86,8 @@ class RunConfig:
     max_connections: int = 16
     max_retries: int = 5
     timeout: int | None = None
+    rpm: float | None = None  # the provider's limits, when known: paced from the start
+    tpm: float | None = None
     batch_size: int = 8  # local models (hf-vlm/...) only
     method: str = "none"  # none, reminder, few-shot:K, self-check (vscbench.methods)
     reminder_file: str | None = None  # replaces the reminder's text
@@ -109,7 +112,12 @@ class RunConfig:
             self.calibration_fraction,
         )
 
-    def panel(self) -> JudgePanel:
+    def panel(self, rpm: float | None = None, tpm: float | None = None) -> JudgePanel:
+        """The judges; ``rpm``/``tpm`` are their provider's limits (``score --rpm``).
+
+        A run's own limits are the model's: judges that call the same base URL with the
+        same key share its limiter, and so its limits, without being told.
+        """
         options = JudgeOptions(
             self.judge_base_url,
             self.judge_prompt,
@@ -118,6 +126,8 @@ class RunConfig:
             self.max_retries,
             self.timeout,
             self.judge_cache,
+            rpm,
+            tpm,
         )
         return JudgePanel([make_judge(spec, options) for spec in self.judges])
 
@@ -329,6 +339,8 @@ def generate_for(config: RunConfig) -> Generate:
         config.timeout,
         config.batch_size,
         steering_for(config),
+        rpm=config.rpm,
+        tpm=config.tpm,
     )
     return make_generate(config.model, config.base_url, config.model_args, settings)
 
@@ -384,8 +396,13 @@ def write_results(
     data: dict[str, Any],
     ordered: list[dict[str, Any]],
     store: SampleStore,
+    rate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Compact ``samples.jsonl``, write ``metrics.json`` and the inspect log."""
+    """Compact ``samples.jsonl``, write ``metrics.json`` and the inspect log.
+
+    ``rate`` is what this command's requests met (:func:`vscbench.pacing.rate_report`);
+    a command that sent none keeps the block of the one before.
+    """
     store.rewrite(ordered)
     metrics = {
         "model": stored_config.get("model"),
@@ -403,11 +420,13 @@ def write_results(
         metrics["judge_agreement"] = pairwise_agreement(ordered, panel.names)
     if panel.usage():
         metrics["judge_usage"] = panel.usage()
-    previous = run_dir / METRICS_FILE
-    if previous.exists():  # a utility score measured for this run outlives re-scoring
-        utility = read_json(previous).get("utility")
-        if utility is not None:
-            metrics["utility"] = utility
+    previous = read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else {}
+    rate = rate or previous.get("rate")  # a command that sent nothing keeps the last one's
+    if rate is not None:
+        metrics["rate"] = rate
+    utility = previous.get("utility")  # a utility score measured for this run outlives re-scoring
+    if utility is not None:
+        metrics["utility"] = utility
     metrics["counts"] = {
         **metrics["counts"],
         "records": len(ordered),
@@ -528,16 +547,18 @@ def _generate_and_score(
         await _run_all(jobs, panel, concurrency, store.append, progress)
 
     fatal: FatalModelError | None = None
+    before = pacing.snapshot()
     try:
         asyncio.run(main())
     except FatalModelError as exc:
         fatal = exc  # what was recorded is kept and scored below, then the run stops
     finally:
         store.close()
+    rate = pacing.rate_report(before, pacing.snapshot())
     records = store.load()
     ordered = [records.pop(i.id) for i in dataset.items if i.id in records]
     ordered += records.values()  # records of pairs no longer selected stay in the file
-    metrics = write_results(out, stored_config, panel, data_summary(dataset), ordered, store)
+    metrics = write_results(out, stored_config, panel, data_summary(dataset), ordered, store, rate)
     if fatal is not None:
         raise fatal
     return RunResult(out, metrics, len(to_generate), judged, store.skipped_lines, kept)
@@ -564,8 +585,12 @@ def score(
     max_connections: int = 16,
     progress: ProgressFn | None = None,
     judge_cache: bool = True,
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> RunResult:
     """Judge every stored answer with ``judges``; nothing is generated.
+
+    ``rpm``/``tpm`` are the LLM judges' provider limits, when known.
 
     Each of ``judges`` adds or replaces its verdicts; other judges' verdicts stay in
     the records, and the run's identity (its answers) is untouched, so the original
@@ -579,14 +604,16 @@ def score(
         config.judges = tuple(judges)
         config.judge_base_url, config.judge_prompt = judge_base_url, judge_prompt
         config.max_connections, config.judge_cache = max_connections, judge_cache
-        panel = config.panel()
+        panel = config.panel(rpm, tpm)
         store = SampleStore(out / SAMPLES_FILE)
         ordered = list(store.load().values())
+        before = pacing.snapshot()
         judge_records(ordered, panel, max_connections, progress)
+        rate = pacing.rate_report(before, pacing.snapshot())
         previous = out / METRICS_FILE
         data = read_json(previous).get("data", {}) if previous.exists() else {}
         for key in ("judges", "judge_base_url", "judge_prompt", "judge_cache"):
             stored_config[key] = config.public()[key]
         write_json_atomic(out / CONFIG_FILE, stored_config)
-        metrics = write_results(out, stored_config, panel, data, ordered, store)
+        metrics = write_results(out, stored_config, panel, data, ordered, store, rate)
     return RunResult(out, metrics, 0, len(ordered), store.skipped_lines)

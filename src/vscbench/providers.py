@@ -5,13 +5,20 @@ Two backends (:mod:`vscbench.backends` picks one by the model name; local models
 
 * ``openai-api/<service>/<model>`` — any server that speaks the OpenAI chat-completions
   protocol (vLLM, SGLang, Ollama, OpenRouter, ...) — is called with the ``openai`` SDK
-  directly. The SDK retries 429, 5xx, timeouts and dropped connections with backoff and
-  honours ``Retry-After``; we only bound concurrency. This path costs about a third of the
+  directly, paced to the server's rate limits by :mod:`vscbench.pacing` (one limiter per
+  base URL and key, shared with LLM judges): 429s wait their turn and never use up
+  ``max_retries``; 5xx, timeouts and dropped connections are retried on the SDK's
+  schedule (:mod:`vscbench.pacing_openai`). This path costs about a third of the
   CPU per request of inspect's model layer, which is what lets a small machine keep 64
   connections busy (``bench/throughput.py``). Key and base URL follow inspect's
   conventions: ``<SERVICE>_API_KEY`` and ``--base-url`` or ``<SERVICE>_BASE_URL``.
 * every other name goes through inspect_ai's model layer (``get_model``), so all of its
-  providers work: OpenAI, Anthropic, Google, Bedrock, mockllm, ...
+  providers work: OpenAI, Anthropic, Google, Bedrock, mockllm, ... Their HTTP answers
+  stay inside inspect, so 429s are inspect's to retry (they count against
+  ``max_retries`` there); inspect's adaptive concurrency, bounded by
+  ``max_connections``, cuts the requests in flight when they come. ``--rpm``/``--tpm``
+  pace these models too, from the start, through the same limiter (tokens estimated
+  from the prompt and corrected by the usage inspect reports).
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vscbench import pacing_openai
 from vscbench.chat import Answer, Conversation, FatalModelError, Generate, Settings
+from vscbench.pacing import Demand, limiter_for, prompt_estimate
 
 #: Reply of ``mockllm`` dry runs.
 DRY_RUN_RESPONSE = "Mock response from mockllm (dry run)."
@@ -79,6 +88,11 @@ def fatal_cause(exc: BaseException, where: str | None = None) -> FatalModelError
     if status == 404:
         return FatalModelError(
             f"{url}: HTTP 404, unknown model or endpoint; check --model and --base-url"
+        )
+    if status == 429 and getattr(exc, "code", None) == "insufficient_quota":
+        return FatalModelError(
+            f"{url}: HTTP 429 insufficient_quota, the key's quota is used up (not a rate "
+            "limit: waiting will not help); check the account's plan and billing"
         )
     timeouts = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
     unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
@@ -140,17 +154,21 @@ def openai_compatible(
         raise ValueError(f"{model}: pass --base-url or set {url_var}")
     client_args = {k: model_args[k] for k in ("organization", "default_headers") if k in model_args}
     extra_body = {k: v for k, v in model_args.items() if k not in client_args}  # sent as-is
+    key = os.environ.get(key_var) or "EMPTY"  # local servers often need none
     client = AsyncOpenAI(
-        api_key=os.environ.get(key_var) or "EMPTY",  # local servers often need none
+        api_key=key,
         base_url=url,
-        max_retries=settings.max_retries if settings.max_retries is not None else 5,
+        max_retries=0,  # retried in pacing_openai.call, where 429s cost no retry
         timeout=float(settings.timeout) if settings.timeout else 600.0,
+        http_client=pacing_openai.http_client(),
         **client_args,
     )
     request: dict[str, Any] = {**extra_body, "model": parts[2]}
     for name in ("temperature", "max_tokens", "seed"):
         if getattr(settings, name) is not None:
             request[name] = getattr(settings, name)
+    limiter = limiter_for(url, key, settings.rpm, settings.tpm)  # shared with judges
+    retries = settings.max_retries if settings.max_retries is not None else 5
 
     # like inspect's providers, honour max_connections whoever calls (runs and judges)
     gate = LoopSemaphore(settings.max_connections)
@@ -167,12 +185,18 @@ def openai_compatible(
             messages.append({"role": turn.role, "content": content})
         # the SDK's generic POST (its documented route for raw bodies) skips the typed
         # walk over the request that ``chat.completions.create`` does: a quarter of the
-        # client's CPU per request here, with the same retries and response parsing
+        # client's CPU per request here, with the same response parsing
         async with gate.get():
-            response = await client.post(
-                "/chat/completions",
-                cast_to=ChatCompletion,
-                body={**request, "messages": messages},
+            response = await pacing_openai.call(
+                limiter,
+                _demand(turns, settings.max_tokens),
+                lambda: client.post(
+                    "/chat/completions",
+                    cast_to=ChatCompletion,
+                    body={**request, "messages": messages},
+                ),
+                retries,
+                _usage,
             )
         if not isinstance(response, ChatCompletion):  # e.g. an HTML page with status 200
             start = str(response)[:60].replace("\n", " ")
@@ -192,6 +216,17 @@ def openai_compatible(
         )
 
     return generate
+
+
+def _demand(turns: Conversation, max_tokens: int | None) -> Demand:
+    """What a conversation will use of a tokens limit (sized only if one is known)."""
+    images = [t.image for t in turns if t.image is not None]
+    return Demand(lambda: prompt_estimate([t.text for t in turns], images), max_tokens)
+
+
+def _usage(response: Any) -> tuple[int, int] | None:
+    usage = getattr(response, "usage", None)
+    return (usage.prompt_tokens, usage.completion_tokens) if usage else None
 
 
 # --- everything else, through inspect_ai -------------------------------------------
@@ -237,7 +272,7 @@ def inspect_model(
         GenerateConfig,
         get_model,
     )
-    from inspect_ai.util import materialize_media
+    from inspect_ai.util import AdaptiveConcurrency, materialize_media
 
     args = dict(model_args)
     if model.startswith("mockllm/") and "custom_outputs" not in args:
@@ -246,7 +281,10 @@ def inspect_model(
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         seed=settings.seed,
-        max_connections=settings.max_connections,
+        # inspect's AIMD on 429s, never above the user's --max-connections
+        adaptive_connections=AdaptiveConcurrency(
+            min=1, start=max(1, settings.max_connections), max=max(1, settings.max_connections)
+        ),
         max_retries=settings.max_retries,
         timeout=settings.timeout,
     )
@@ -267,6 +305,11 @@ def inspect_model(
             "mockllm/model for a dry run"
         ) from None
 
+    limiter = None
+    if settings.rpm is not None or settings.tpm is not None:  # paced only when told the limits
+        name = base_url or f"{model.split('/')[0]} (inspect)"
+        limiter = limiter_for(name, None, settings.rpm, settings.tpm)
+
     kinds = {
         "system": ChatMessageSystem,
         "user": ChatMessageUser,
@@ -282,6 +325,18 @@ def inspect_model(
                 data_uri = await materialize_media(str(turn.image))
                 content = [ContentImage(image=data_uri), ContentText(text=turn.text)]
             messages.append(kinds[turn.role](content=content))
-        return answer_from_inspect(await handle.generate(messages))
+        if limiter is None:
+            return answer_from_inspect(await handle.generate(messages))
+        ticket = await limiter.acquire(_demand(turns, settings.max_tokens))
+        try:
+            answer = answer_from_inspect(await handle.generate(messages))
+        except BaseException:
+            limiter.finish(ticket)
+            raise
+        usage = answer.usage
+        limiter.finish(
+            ticket, usage=(usage["input_tokens"], usage["output_tokens"]) if usage else None
+        )
+        return answer
 
     return generate

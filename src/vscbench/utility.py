@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vscbench import pacing
 from vscbench.backends import make_generate
 from vscbench.chat import Settings, answer_problem, ask
 from vscbench.engine import METHOD_STATE_FILE, RunConfig, generate_for, method_for
@@ -153,7 +154,9 @@ def evaluate_utility(
 
         return list(await asyncio.gather(*(gated(*r) for r in rows)))
 
+    before = pacing.snapshot()
     results = asyncio.run(go())
+    rate = pacing.rate_report(before, pacing.snapshot())
     scored = [r for r in results if not r.get("error")]
     correct = sum(bool(r["correct"]) for r in scored)
     score = correct / len(scored) if scored else None
@@ -168,6 +171,8 @@ def evaluate_utility(
         "errors": len(results) - len(scored),
         "ci95": wilson_interval(correct, len(scored)),
     }
+    if rate is not None:
+        summary["rate"] = rate
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out / "utility_samples.jsonl", results)
     write_json_atomic(out / UTILITY_FILE, summary)

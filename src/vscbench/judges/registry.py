@@ -39,6 +39,8 @@ class JudgeOptions:
     max_retries: int | None = 5
     timeout: int | None = None
     cache: bool = True
+    rpm: float | None = None  # the judge provider's limits, when known (see vscbench.pacing)
+    tpm: float | None = None
 
 
 def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
@@ -72,6 +74,8 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         max_connections=options.max_connections,
         max_retries=options.max_retries,
         timeout=options.timeout,
+        rpm=options.rpm,
+        tpm=options.tpm,
     )
     holder: dict[str, object] = {}
 
