@@ -453,7 +453,6 @@ class Ticket:
     sent: float
     cost: float
     marks: tuple[float, float]
-    in_flight: int
     demand: Demand
     done: bool = False
 
@@ -555,7 +554,7 @@ class Limiter:
         if stats.first is None:
             stats.first = now
         self._starts.append((now, cost))
-        return Ticket(now, cost, marks, self.in_flight, demand)
+        return Ticket(now, cost, marks, demand)
 
     def finish(
         self,
@@ -613,7 +612,7 @@ class Limiter:
         # a 429 with room in every budget it shows: too many in flight (or a limit unseen)
         if ticket.sent >= self.window_cut:
             self.window_cut = now
-            self.window = max(1.0, math.floor(DECREASE * ticket.in_flight))
+            self.window = max(1.0, math.floor(DECREASE * (self.in_flight + 1)))
 
     def _answered(
         self, ticket: Ticket, limits: RateLimits, usage: tuple[int, int] | None, now: float
