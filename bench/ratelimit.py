@@ -1,9 +1,9 @@
 """Runs against a rate-limited loopback server: ours, inspect's runner, a bare SDK loop.
 
-For each scenario a fresh loopback server (``python -m vscbench.loopback``, another
-process) enforces requests and tokens per minute the way OpenAI does: the
-``x-ratelimit-*`` headers on every answer, 429 with ``Retry-After`` and
-``retry-after-ms`` beyond the limit, buckets holding one second of the rate, 100 ms
+For each scenario a fresh loopback server (``tests/loopback.py``, another process)
+enforces requests and tokens per minute the way OpenAI does: the ``x-ratelimit-*``
+headers on every answer, 429 with ``Retry-After`` and ``retry-after-ms`` beyond the
+limit, buckets holding one second of the rate, 100 ms
 latency. Three clients send the same pairs to it, one after another, each to a fresh
 server:
 
@@ -90,7 +90,7 @@ class Server:
 
     def __init__(self, scenario: Scenario) -> None:
         port = free_port()
-        command = [sys.executable, "-m", "vscbench.loopback", "--port", str(port)]
+        command = [sys.executable, str(REPO / "tests" / "loopback.py"), "--port", str(port)]
         command += ["--latency", str(LATENCY), "--rpm", str(scenario.rpm)]
         command += ["--other-rpm", str(scenario.other_rpm)]
         if scenario.tpm:

@@ -13,8 +13,8 @@ import looptime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from loopback_limits import ProviderLimits
 
-from vscbench.loopback_limits import ProviderLimits
 from vscbench.pacing import (
     Demand,
     Limiter,

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from conftest import API_KEY_VAR, flags
+from loopback import FakeOpenAIServer
+from loopback_limits import ProviderLimits
 from typer.testing import CliRunner
 
 from vscbench.cli import app
-from vscbench.loopback import FakeOpenAIServer
-from vscbench.loopback_limits import ProviderLimits
 
 MODEL = "openai-api/fake/vlm"
 

@@ -26,7 +26,7 @@ lets a run go at the limit's speed instead, with few rejections and no failures:
   its LLM judges that call the same provider with the same key share one budget. Only
   a hash of the key is kept.
 
-Nothing here knows the ``openai`` SDK or inspect; :mod:`vscbench.pacing_openai` is the
+Nothing here knows the ``openai`` SDK or inspect; :mod:`vscbench.models.pacing_openai` is the
 glue for the SDK.
 """
 
@@ -225,6 +225,14 @@ def prompt_estimate(texts: Sequence[str], images: Sequence[Any]) -> float:
         for i in images
     ]
     return float(estimate_prompt_tokens(texts, sizes))
+
+
+def demand_of(turns: Iterable[Any], max_tokens: int | None) -> Demand:
+    """What a conversation (turns with ``text`` and ``image``) will use of a tokens limit;
+    its images are sized only if a tokens limit is known."""
+    turns = list(turns)
+    images = [t.image for t in turns if t.image is not None]
+    return Demand(lambda: prompt_estimate([t.text for t in turns], images), max_tokens)
 
 
 @dataclass

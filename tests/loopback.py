@@ -4,11 +4,14 @@ It answers ``POST /v1/chat/completions`` after a fixed latency, with a reply cho
 function of the request's text and the sha256 of its image, so a test can check that
 each image reached the right prompt. Faults (429 with ``Retry-After``, 500, ...) can be
 injected per request, and requests- and tokens-per-minute limits enforced the way
-OpenAI enforces them (:mod:`vscbench.loopback_limits`). ``GET /stats`` counts the
-answers by status. Needs ``aiohttp`` (the ``test`` extra).
+OpenAI enforces them (``loopback_limits.py`` beside this file). ``GET /stats`` counts
+the answers by status. Needs ``aiohttp`` (the ``test`` extra).
 
-Run it standalone with ``python -m vscbench.loopback --port 8000 --latency 0.1``
-(``--rpm 1200`` and the other limit options: ``--help``).
+Test support, not part of the installed package: tests import it as ``loopback`` (the
+tests folder is on pytest's path), benchmarks and the docs' demo put ``tests/`` on
+``sys.path`` first. Run it standalone with
+``python tests/loopback.py --port 8000 --latency 0.1`` (``--rpm 1200`` and the other
+limit options: ``--help``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vscbench.loopback_limits import ProviderLimits, prompt_tokens
+from loopback_limits import ProviderLimits, prompt_tokens
 
 #: (prompt text, image sha256) -> reply text, or (reply text, finish_reason)
 Reply = Callable[[str, str | None], str | tuple[str, str]]
