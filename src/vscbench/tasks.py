@@ -26,7 +26,7 @@ from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scor
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from vscbench.chat import answer_problem
-from vscbench.config import DEFAULT_JUDGE, Selection
+from vscbench.config import DEFAULT_JUDGE, DataOptions, Judging, Selection
 from vscbench.dataset import Dataset, load_dataset
 from vscbench.judges import JudgeOptions, make_judge
 from vscbench.models.inspect_api import answer_from_inspect, dry_run_output
@@ -143,21 +143,10 @@ def answer() -> Solver:
     return solve
 
 
-def _task(
-    selection: Selection,
-    data_dir: str | None,
-    render: str,
-    include_defective: bool,
-    judge: str,
-    judge_base_url: str | None,
-    judge_prompt: str | None,
-) -> Task:
-    dataset = load_dataset(data_dir, selection, render, include_defective)  # type: ignore[arg-type]
-    return Task(
-        dataset=_samples(dataset),
-        solver=answer(),
-        scorer=safety_awareness(judge, judge_base_url, judge_prompt),
-    )
+def _task(selection: Selection, data: DataOptions, judging: Judging) -> Task:
+    dataset = load_dataset(data.data_dir, selection, data.render, data.include_defective)
+    scorer = safety_awareness(judging.judges[0], judging.judge_base_url, judging.judge_prompt)
+    return Task(dataset=_samples(dataset), solver=answer(), scorer=scorer)
 
 
 @task
@@ -172,7 +161,9 @@ def image_centric(
     """300 queries, each with 3 safe and 3 unsafe images (1,800 pairs)."""
     selection = Selection(splits=("image",), categories=categories)  # type: ignore[arg-type]
     return _task(
-        selection, data_dir, "auto", include_defective, judge, judge_base_url, judge_prompt
+        selection=selection,
+        data=DataOptions(data_dir=data_dir, include_defective=include_defective),
+        judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
     )
 
 
@@ -191,6 +182,9 @@ def text_centric(
     selection = Selection(splits=("text",), types=types)  # type: ignore[arg-type]
     if variants:
         selection.variants = variants  # type: ignore[assignment]
+    data = DataOptions(data_dir=data_dir, render=render, include_defective=include_defective)
     return _task(
-        selection, data_dir, render, include_defective, judge, judge_base_url, judge_prompt
+        selection=selection,
+        data=data,
+        judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
     )
