@@ -3,12 +3,15 @@
 It answers ``POST /v1/chat/completions`` after a fixed latency, with a reply chosen by a
 function of the request's text and the sha256 of its image, so a test can check that
 each image reached the right prompt. Faults (429 with ``Retry-After``, 500, ...) can be
-injected per request. Needs ``aiohttp`` (the ``test`` extra).
+injected per request, and requests- and tokens-per-minute limits enforced the way
+OpenAI enforces them (``loopback_limits.py`` beside this file). ``GET /stats`` counts
+the answers by status. Needs ``aiohttp`` (the ``test`` extra).
 
 Test support, not part of the installed package: tests import it as ``loopback`` (the
 tests folder is on pytest's path), benchmarks and the docs' demo put ``tests/`` on
 ``sys.path`` first. Run it standalone with
-``python tests/loopback.py --port 8000 --latency 0.1``.
+``python tests/loopback.py --port 8000 --latency 0.1`` (``--rpm 1200`` and the other
+limit options: ``--help``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import base64
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from loopback_limits import ProviderLimits, prompt_tokens
 
 #: (prompt text, image sha256) -> reply text, or (reply text, finish_reason)
 Reply = Callable[[str, str | None], str | tuple[str, str]]
@@ -55,6 +61,7 @@ class FakeOpenAIServer:
     latency: float = 0.0
     reply: Reply = echo_reply
     fault: Fault | None = None
+    limits: ProviderLimits | None = None
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[Request] = field(default_factory=list)
@@ -64,6 +71,7 @@ class FakeOpenAIServer:
     _stopped: asyncio.Event | None = None
     in_flight: int = 0
     peak_in_flight: int = 0  # most requests served at once
+    first_arrival: float | None = None  # time.monotonic() of the first request
 
     @property
     def base_url(self) -> str:
@@ -93,24 +101,18 @@ class FakeOpenAIServer:
         key = (text, image_sha)
         attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
         auth = request.headers.get("Authorization")
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        try:
-            if self.latency:
-                await asyncio.sleep(self.latency)
-        finally:
-            self.in_flight -= 1
-        fault = self.fault(text, image_sha, attempt) if self.fault else None
+        messages = body.get("messages", [])
+        images = sum(
+            1
+            for m in messages
+            if isinstance(m.get("content"), list)
+            for part in m["content"]
+            if part.get("type") == "image_url"
+        )
+        if self.first_arrival is None:
+            self.first_arrival = time.monotonic()
 
         def record(status: int) -> None:
-            messages = body.get("messages", [])
-            images = sum(
-                1
-                for m in messages
-                if isinstance(m.get("content"), list)
-                for part in m["content"]
-                if part.get("type") == "image_url"
-            )
             self.requests.append(
                 Request(
                     text,
@@ -124,13 +126,39 @@ class FakeOpenAIServer:
                 )
             )
 
+        limit_headers: dict[str, str] = {}
+        if self.limits is not None:  # admitted (or refused) on arrival, as OpenAI does
+            cost = prompt_tokens(text, images) + (body.get("max_tokens") or 0)
+            refusal, limit_headers = self.limits.admit(cost)
+            if refusal is not None:
+                record(429)
+                return web.json_response(
+                    {
+                        "error": {
+                            "message": refusal,
+                            "type": "requests" if "RPM" in refusal else "tokens",
+                            "code": "rate_limit_exceeded",
+                        }
+                    },
+                    status=429,
+                    headers=limit_headers,
+                )
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
+        fault = self.fault(text, image_sha, attempt) if self.fault else None
+
         if fault is not None:
             status, headers = fault
             record(status)
             return web.json_response(
                 {"error": {"message": f"injected fault {status}", "type": "server_error"}},
                 status=status,
-                headers=headers,
+                headers={**limit_headers, **headers},
             )
         record(200)
         content = self.reply(text, image_sha)
@@ -151,10 +179,24 @@ class FakeOpenAIServer:
                     }
                 ],
                 "usage": {
-                    "prompt_tokens": len(text.split()),
+                    "prompt_tokens": prompt_tokens(text, images),
                     "completion_tokens": len(content.split()),
-                    "total_tokens": len(text.split()) + len(content.split()),
+                    "total_tokens": prompt_tokens(text, images) + len(content.split()),
                 },
+            },
+            headers=limit_headers,
+        )
+
+    async def _stats(self, request: Any) -> Any:
+        """Answers by status, first arrival and last answer (``time.monotonic``)."""
+        from aiohttp import web
+
+        return web.json_response(
+            {
+                "status": dict(Counter(str(r.status) for r in self.requests)),
+                "first": self.first_arrival,
+                "last": max((r.time for r in self.requests), default=None),
+                "admitted_tokens": self.limits.admitted_tokens if self.limits else None,
             }
         )
 
@@ -163,6 +205,7 @@ class FakeOpenAIServer:
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/stats", self._stats)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)
@@ -211,8 +254,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--rpm", type=float, help="requests per minute allowed")
+    parser.add_argument("--tpm", type=float, help="tokens per minute allowed")
+    parser.add_argument(
+        "--window", type=float, default=1.0, help="seconds of the per-minute rate a burst may use"
+    )
+    parser.add_argument(
+        "--other-rpm", type=float, default=0.0, help="requests/min a simulated second client uses"
+    )
+    parser.add_argument(
+        "--other-tpm", type=float, default=0.0, help="tokens/min a simulated second client uses"
+    )
     args = parser.parse_args()
-    FakeOpenAIServer(latency=args.latency, port=args.port).serve()
+    limits = None
+    if args.rpm is not None or args.tpm is not None:
+        limits = ProviderLimits(args.rpm, args.tpm, args.window, args.other_rpm, args.other_tpm)
+    FakeOpenAIServer(latency=args.latency, port=args.port, limits=limits).serve()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class Settings:
     timeout: int | None = _REQUESTS.timeout
     batch_size: int = _REQUESTS.batch_size  # local models only
     steering: Steering | None = None  # local models only
+    rpm: float | None = _REQUESTS.rpm  # the provider's limits, when known (API models)
+    tpm: float | None = _REQUESTS.tpm
 
 
 @dataclass(frozen=True)

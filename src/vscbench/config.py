@@ -166,6 +166,9 @@ class Requests:
     max_retries: Annotated[int, Field(ge=0)] = 5
     timeout: Annotated[int, Field(ge=1)] | None = None
     batch_size: Annotated[int, Field(ge=1)] = 8  # local models only
+    # the provider's requests and tokens per minute, when known: paced from the start
+    rpm: Annotated[float, Field(gt=0)] | None = None
+    tpm: Annotated[float, Field(gt=0)] | None = None
 
 
 @dataclass(config=PARTS_CONFIG)

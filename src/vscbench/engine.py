@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from vscbench import pacing
 from vscbench.chat import FatalModelError, Generate, Settings
 from vscbench.config import Judging, Requests, RunConfig
 from vscbench.data.sheets import DataError
@@ -69,9 +70,13 @@ class RunResult:
     kept: int = 0  # answers already in the run directory, not generated again
 
 
-def panel_for(judging: Judging, requests: Requests) -> JudgePanel:
-    """A run's judges (a mistyped one is refused before any data is read)."""
-    return make_panel(judging.judges, JudgeOptions.of(judging, requests))
+def panel_for(
+    judging: Judging, requests: Requests, rpm: float | None = None, tpm: float | None = None
+) -> JudgePanel:
+    """A run's judges (a mistyped one is refused before any data is read); ``rpm``/``tpm``
+    are their provider's limits (``score``)."""
+    options = replace(JudgeOptions.of(judging, requests), rpm=rpm, tpm=tpm)
+    return make_panel(judging.judges, options)
 
 
 def generate_for(config: RunConfig, intervention: Any = None) -> Generate:
@@ -164,8 +169,13 @@ def write_results(
     data: dict[str, Any],
     ordered: list[dict[str, Any]],
     store: SampleStore,
+    rate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Compact ``samples.jsonl``, write ``metrics.json`` and the inspect log."""
+    """Compact ``samples.jsonl``, write ``metrics.json`` and the inspect log.
+
+    ``rate`` is what this command's requests met (:func:`vscbench.pacing.rate_report`);
+    a command that sent none keeps the block of the one before.
+    """
     store.rewrite(ordered)
     metrics = {
         "model": stored_config.get("model"),
@@ -183,11 +193,13 @@ def write_results(
         metrics["judge_agreement"] = pairwise_agreement(ordered, panel.names)
     if panel.usage():
         metrics["judge_usage"] = panel.usage()
-    previous = run_dir / METRICS_FILE
-    if previous.exists():  # a utility score measured for this run outlives re-scoring
-        utility = read_json(previous).get("utility")
-        if utility is not None:
-            metrics["utility"] = utility
+    previous = read_json(run_dir / METRICS_FILE) if (run_dir / METRICS_FILE).exists() else {}
+    rate = rate or previous.get("rate")  # a command that sent nothing keeps the last one's
+    if rate is not None:
+        metrics["rate"] = rate
+    utility = previous.get("utility")  # a utility score measured for this run outlives re-scoring
+    if utility is not None:
+        metrics["utility"] = utility
     metrics["counts"] = {
         **metrics["counts"],
         "records": len(ordered),
@@ -307,16 +319,19 @@ def _generate_and_score(
         await run_jobs(jobs, concurrency, lambda r: (store.append(r), done(r)))
 
     fatal: FatalModelError | None = None
+    before = pacing.snapshot()
     try:
         asyncio.run(main())
     except FatalModelError as exc:
         fatal = exc  # what was recorded is kept and scored below, then the run stops
     finally:
         store.close()
+    rate = pacing.rate_report(before, pacing.snapshot())
     records = store.load()
     ordered = [records.pop(i.id) for i in dataset.items if i.id in records]
     ordered += records.values()  # records of pairs no longer selected stay in the file
-    metrics = write_results(out, stored_config, panel, data_summary(dataset), ordered, store)
+    summary = data_summary(dataset)
+    metrics = write_results(out, stored_config, panel, summary, ordered, store, rate)
     if fatal is not None:
         raise fatal
     n_kept = len(kept)
@@ -346,8 +361,12 @@ def score(
     judge_cache: bool = True,
     judge_max_tokens: int | None = None,
     allow_incomplete: bool = False,
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> RunResult:
     """Judge every stored answer with ``judges``; nothing is generated.
+
+    ``rpm``/``tpm`` are the LLM judges' provider limits, when known.
 
     Each of ``judges`` adds or replaces its verdicts; other judges' verdicts stay in
     the records, and the run's identity (its answers) is untouched, so the original
@@ -368,7 +387,7 @@ def score(
         )
         if max_connections is not None:
             config.requests.max_connections = max_connections
-        panel = panel_for(config.judging, config.requests)
+        panel = panel_for(config.judging, config.requests, rpm, tpm)
         store = SampleStore(out / SAMPLES_FILE)
         ordered = list(store.load().values())
         gap = missing_pairs(stored_config, ordered)
@@ -378,12 +397,14 @@ def score(
                 "no record (was the run interrupted?); resume it with the same `vscbench "
                 "run` command, or pass --allow-incomplete to score what is there"
             )
+        before = pacing.snapshot()
         panel.judge_all(ordered, config.requests.max_connections, progress)
+        rate = pacing.rate_report(before, pacing.snapshot())
         previous = out / METRICS_FILE
         data = read_json(previous).get("data", {}) if previous.exists() else {}
         public = config.public()
         for key in ("judges", "judge_base_url", "judge_prompt", "judge_max_tokens", "judge_cache"):
             stored_config[key] = public[key]
         write_json_atomic(out / CONFIG_FILE, stored_config)
-        metrics = write_results(out, stored_config, panel, data, ordered, store)
+        metrics = write_results(out, stored_config, panel, data, ordered, store, rate)
     return RunResult(out, metrics, 0, len(ordered), store.skipped_lines)

@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vscbench import pacing
 from vscbench.chat import Generate, Settings, answer_problem, ask
 from vscbench.config import RunConfig
 from vscbench.engine import METHOD_STATE_FILE, generate_for
@@ -183,9 +184,11 @@ def evaluate_utility(
         jobs = [partial(_one, r, method, generate, score, gate, table.name) for r in rows]
         await run_jobs(jobs, concurrency, results.append)
 
+    before = pacing.snapshot()
     asyncio.run(go())
     results.sort(key=lambda r: r["row"])
-    return _write(config, table, scoring, out, results, method.label())
+    rate = pacing.rate_report(before, pacing.snapshot())
+    return _write(config, table, scoring, out, results, method.label(), rate)
 
 
 def _write(
@@ -195,6 +198,7 @@ def _write(
     out: Path,
     results: list[dict[str, Any]],
     method: str,
+    rate: dict[str, Any] | None = None,
 ) -> UtilityResult:
     scored = [r for r in results if not r.get("error")]
     correct = sum(bool(r["correct"]) for r in scored)
@@ -211,6 +215,8 @@ def _write(
         "errors": len(results) - len(scored),
         "ci95": wilson_interval(correct, len(scored)),
     }
+    if rate is not None:  # what the model's (and judge's) requests met
+        summary["rate"] = rate
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out / "utility_samples.jsonl", results)
     write_json_atomic(out / UTILITY_FILE, summary)

@@ -33,6 +33,8 @@ UNSET_DEFAULTS: dict[str, str] = {
     "judge_base_url": "the judge provider's own endpoint",
     "judge_prompt": "the judge's built-in prompt",
     "timeout": "openai-api/ models 600 s, other providers their own",
+    "rpm": "learnt from the provider's headers and 429s",
+    "tpm": "learnt from the provider's headers and 429s",
     "reminder_file": "the built-in reminder",
     "steer": "no steering",
     "steer_layers": "every layer in the vectors file",

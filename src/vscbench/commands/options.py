@@ -113,8 +113,37 @@ EvalOnOpt = Annotated[EvalOn, Opt(help="all, or the calibration or test side of 
 SplitSeedOpt = Annotated[int, Opt(help="Seed of the calibration/test split")]
 FractionOpt = Annotated[float, Opt(help="Share of queries on the calibration side")]
 ConnectionsOpt = Annotated[int, Opt(help="Concurrent requests")]
-RetriesOpt = Annotated[int, Opt(help="Retries per request after the provider's own")]
+RetriesOpt = Annotated[
+    int, Opt(help="Retries per request after a server error (429s wait instead)")
+]
 TimeoutOpt = Annotated[int | None, Opt(help="Request timeout in seconds")]
+
+
+def positive(value: float | None) -> float | None:
+    """A per-minute limit is a positive number (or not given)."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter("give a positive number per minute, or leave it out")
+    return value
+
+
+RpmOpt = Annotated[
+    float | None,
+    Opt(
+        "--rpm",
+        callback=positive,
+        help="The provider's requests-per-minute limit, if you know it: paced from the "
+        "first request",
+    ),
+]
+TpmOpt = Annotated[
+    float | None,
+    Opt(
+        "--tpm",
+        callback=positive,
+        help="The provider's tokens-per-minute limit, if you know it (tokens estimated "
+        "from the prompt, images included, corrected by the usage the provider reports)",
+    ),
+]
 BatchSizeOpt = Annotated[int, Opt(help="Batch size of a local model (hf-vlm/...)")]
 MethodOpt = Annotated[str, Opt(help="none, reminder, few-shot:K, self-check or steer:VECTORS")]
 ReminderFileOpt = Annotated[

@@ -15,13 +15,16 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vscbench.data.sheets import Defect
+from vscbench.pacing import activity, describe_activity
 from vscbench.progress import OnProgress
 from vscbench.progress import Progress as Report
 from vscbench.redaction import redact_text
@@ -64,19 +67,33 @@ def counting_bar(label: str) -> Iterator[OnProgress]:
         yield lambda p: shown.update(task, completed=p.done, total=p.total)
 
 
+class PaceColumn(ProgressColumn):
+    """``rate-limited: 19.8 req/s, 3 waiting`` while a provider's limit holds requests back.
+
+    Read from the limiters at every refresh, so it moves while nothing finishes.
+    """
+
+    def render(self, task: Any) -> Text:
+        return Text(describe_activity(activity()), style="yellow")
+
+
 @contextmanager
 def run_bar(label: str) -> Iterator[OnProgress]:
     """A live bar on a terminal; elsewhere (CI logs, nohup) a line every 10%."""
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn())
     columns += (TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn())
-    with bar(*columns, TimeRemainingColumn()) as shown:
+    with bar(*columns, TimeRemainingColumn(), PaceColumn()) as shown:
         state: dict[str, Any] = {"next": 0.1}
 
         def update(p: Report) -> None:
             errors = p.errors + p.judge_errors
             if not console.is_terminal:
                 if p.total and p.done >= state["next"] * p.total:
-                    note(f"{label}: {p.done}/{p.total} (errors {errors})")
+                    pace = describe_activity(activity())
+                    note(
+                        f"{label}: {p.done}/{p.total} (errors {errors})"
+                        + (f"; {pace}" if pace else "")
+                    )
                     state["next"] += 0.1
                 return
             if "task" not in state:
@@ -160,6 +177,9 @@ def print_summary(metrics: dict[str, Any], run_dir: Path) -> None:
     print_defects(defects, 3)
     if data.get("excluded"):
         out.print(f"excluded pairs: {len(data['excluded'])} (listed in metrics.json)")
+    rate = metrics.get("rate")
+    if rate:
+        out.print(rate_line(rate), highlight=False, markup=False, soft_wrap=True)
     for name, usage in metrics.get("judge_usage", {}).items():
         out.print(
             f"judge {name}: {usage['calls']} call(s), {usage['cache_hits']} cache hit(s), "
@@ -193,6 +213,28 @@ def finish(metrics: dict[str, Any], run_dir: Path) -> None:
             markup=False,
         )
         raise typer.Exit(3)
+
+
+def rate_line(rate: dict[str, Any]) -> str:
+    """``requests: 2,094 at 1,174 per minute; 12 rejected with 429 (0.6%); 20.1 s waited
+    for the rate limit; paced to URL: 1,200 rpm (headers)``: a ``rate`` block in a line."""
+    line = f"requests: {rate['requests']:,}"
+    if rate.get("effective_rpm"):
+        line += f" at {rate['effective_rpm']:,.0f} per minute"
+    line += (
+        f"; {rate['rate_limited']:,} rejected with 429 ({100 * rate['rate_limited_share']:.1f}%)"
+        f"; {rate['waited_s']:.1f} s waited for the rate limit"
+    )
+    limits = []
+    for name, endpoint in rate.get("endpoints", {}).items():
+        known = [
+            f"{endpoint[key]:,.0f} {unit}"
+            for key, unit in (("rpm_limit", "rpm"), ("tpm_limit", "tpm"))
+            if endpoint.get(key)
+        ]
+        if known:
+            limits.append(f"{name}: {', '.join(known)} ({endpoint['limit_source']})")
+    return line + (f"; paced to {'; '.join(limits)}" if limits else "")
 
 
 def sweep_table(title: str, results: list[dict[str, Any]]) -> None:

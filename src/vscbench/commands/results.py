@@ -15,6 +15,8 @@ from vscbench.commands.options import (
     SHORT_MAX_TOKENS,
     DataDirOpt,
     JudgeOpt,
+    RpmOpt,
+    TpmOpt,
     text,
 )
 from vscbench.commands.output import fail, out, print_summary, sweep_table
@@ -74,6 +76,8 @@ def utility_cmd(
     question_col: Annotated[str, Opt()] = "question",
     answer_col: Annotated[str, Opt()] = "answer",
     max_tokens: Annotated[int, Opt()] = SHORT_MAX_TOKENS,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
 ) -> None:
     """Utility of a model under a method on a VQA table (exact match or LLM-judged)."""
     from vscbench.engine import load_config
@@ -87,6 +91,8 @@ def utility_cmd(
             config, target = RunConfig(**given, max_tokens=max_tokens), out_dir
         else:
             raise typer.BadParameter("give --run RUN_DIR, or --model and --out")
+        config.requests.rpm = rpm or config.requests.rpm
+        config.requests.tpm = tpm or config.requests.tpm
         result = evaluate_utility(
             config, vqa, target, scoring, image_col, question_col, answer_col, judge_base_url
         )

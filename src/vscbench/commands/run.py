@@ -38,6 +38,7 @@ from vscbench.commands.options import (
     ReminderFileOpt,
     RenderOpt,
     RetriesOpt,
+    RpmOpt,
     SampleLimitOpt,
     SeedOpt,
     SkipMissingOpt,
@@ -47,6 +48,7 @@ from vscbench.commands.options import (
     SteerOpt,
     TemperatureOpt,
     TimeoutOpt,
+    TpmOpt,
     TypesOpt,
     VariantsOpt,
     joined,
@@ -89,6 +91,8 @@ RUN_FLAGS: dict[str, Any] = dict(
     max_connections=ConnectionsOpt,
     max_retries=RetriesOpt,
     timeout=TimeoutOpt,
+    rpm=RpmOpt,
+    tpm=TpmOpt,
     batch_size=BatchSizeOpt,
     method=MethodOpt,
     reminder_file=ReminderFileOpt,
@@ -217,6 +221,8 @@ def score_cmd(
     allow_incomplete: Annotated[
         bool, Opt(help="Score a run that lacks records of some selected pairs")
     ] = False,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
 ) -> None:
     """Re-judge the stored responses of a run without generating again."""
     from vscbench.engine import score
@@ -235,6 +241,8 @@ def score_cmd(
                 judge_cache=judge_cache,
                 judge_max_tokens=judge_max_tokens,
                 allow_incomplete=allow_incomplete,
+                rpm=rpm,
+                tpm=tpm,
             )
     except REFUSALS as exc:
         raise fail(str(exc)) from None

@@ -42,6 +42,10 @@ class JudgeOptions:
     max_tokens: int | None = None  # default per mode (vscbench.judges.llm.MAX_TOKENS)
     cache: bool = True
     requests: Requests = field(default_factory=Requests)
+    # the judges' provider limits (``score --rpm``); a run's judges on the model's base
+    # URL and key share its limiter, and so its limits, without being told
+    rpm: float | None = None
+    tpm: float | None = None
 
     @classmethod
     def of(cls, judging: Judging, requests: Requests) -> JudgeOptions:
@@ -90,6 +94,8 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         max_connections=options.requests.max_connections,
         max_retries=options.requests.max_retries,
         timeout=options.requests.timeout,
+        rpm=options.rpm,
+        tpm=options.tpm,
     )
     holder: dict[str, object] = {}
 

@@ -65,6 +65,11 @@ def http_fatal(exc: BaseException, where: str | None = None) -> FatalModelError 
         return FatalModelError(
             f"{url}: HTTP 404, unknown model or endpoint; check --model and --base-url"
         )
+    if status == 429 and getattr(exc, "code", None) == "insufficient_quota":
+        return FatalModelError(
+            f"{url}: HTTP 429 insufficient_quota, the key's quota is used up (not a rate "
+            "limit: waiting will not help); check the account's plan and billing"
+        )
     timeouts = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
     unreachable = (openai.APIConnectionError, httpx.ConnectError, ConnectionRefusedError)
     if isinstance(exc, unreachable) and not isinstance(exc, timeouts) and not dropped(exc):

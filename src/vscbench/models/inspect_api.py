@@ -4,6 +4,12 @@ All of inspect's providers work this way: OpenAI, Anthropic, Google, Bedrock, mo
 ... ``mockllm/model`` answers with :data:`DRY_RUN_RESPONSE` (and zero usage, so nothing
 is downloaded), in runs and in the inspect tasks alike. inspect retries with tenacity;
 its failures are unwrapped and classified like any HTTP client's.
+
+Rate limits: the HTTP answers stay inside inspect, so 429s are inspect's to retry (they
+count against ``max_retries`` there), and inspect's adaptive concurrency, capped by
+``max_connections``, cuts the requests in flight when they come. ``rpm``/``tpm`` pace
+these models too, from the first request, through :mod:`vscbench.pacing` (tokens
+estimated from the prompt and corrected by the usage inspect reports).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from vscbench.chat import Answer, Conversation, Generate, Settings
 from vscbench.models.errors import guarded, http_fatal
 from vscbench.models.inspect_private import prerequisite_error
+from vscbench.pacing import Limiter, demand_of, limiter_for
 
 #: Reply of ``mockllm`` dry runs.
 DRY_RUN_RESPONSE = "Mock response from mockllm (dry run)."
@@ -59,12 +66,15 @@ def answer_from_inspect(output: Any) -> Answer:
 
 def _model(model: str, base_url: str | None, args: dict[str, Any], settings: Settings) -> Any:
     from inspect_ai.model import GenerateConfig, get_model
+    from inspect_ai.util import AdaptiveConcurrency
 
+    connections = max(1, settings.max_connections)
     config = GenerateConfig(
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         seed=settings.seed,
-        max_connections=settings.max_connections,
+        # inspect's AIMD on 429s, never above the user's --max-connections
+        adaptive_connections=AdaptiveConcurrency(min=1, start=connections, max=connections),
         max_retries=settings.max_retries,
         timeout=settings.timeout,
     )
@@ -93,11 +103,19 @@ def make(
     if model.startswith("mockllm/") and "custom_outputs" not in args:
         args["custom_outputs"] = dry_run_output
     handle = _model(model, base_url, args, settings)
-    return guarded(generate_with(handle), http_fatal, base_url or model, unwrap)
+    limiter = None
+    if settings.rpm is not None or settings.tpm is not None:  # paced only when told the limits
+        name = base_url or f"{model.split('/')[0]} (inspect)"
+        limiter = limiter_for(name, None, settings.rpm, settings.tpm)
+    generate = generate_with(handle, limiter, settings.max_tokens)
+    return guarded(generate, http_fatal, base_url or model, unwrap)
 
 
-def generate_with(handle: Any) -> Generate:
-    """Our turns through an inspect model (``make``'s, or an inspect task's own)."""
+def generate_with(
+    handle: Any, limiter: Limiter | None = None, max_tokens: int | None = None
+) -> Generate:
+    """Our turns through an inspect model (``make``'s, or an inspect task's own), paced
+    by ``limiter`` when there is one."""
     from inspect_ai.model import (
         ChatMessageAssistant,
         ChatMessageSystem,
@@ -122,6 +140,17 @@ def generate_with(handle: Any) -> Generate:
                 data_uri = await materialize_media(str(turn.image))
                 content = [ContentImage(image=data_uri), ContentText(text=turn.text)]
             messages.append(kinds[turn.role](content=content))
-        return answer_from_inspect(await handle.generate(messages))
+        if limiter is None:
+            return answer_from_inspect(await handle.generate(messages))
+        ticket = await limiter.acquire(demand_of(turns, max_tokens))
+        try:
+            answer = answer_from_inspect(await handle.generate(messages))
+        except BaseException:
+            limiter.finish(ticket)
+            raise
+        usage = answer.usage
+        tokens = (usage["input_tokens"], usage["output_tokens"]) if usage else None
+        limiter.finish(ticket, usage=tokens)
+        return answer
 
     return generate

@@ -1,8 +1,10 @@
 """``openai-api/<service>/<model>``: any OpenAI-compatible server, through the openai SDK.
 
-vLLM, SGLang, Ollama, OpenRouter, ... are called with the ``openai`` SDK directly. The
-SDK retries 429, 5xx, timeouts and dropped connections with backoff and honours
-``Retry-After``; we only bound concurrency. This path costs about a third of the CPU
+vLLM, SGLang, Ollama, OpenRouter, ... are called with the ``openai`` SDK directly,
+paced to the server's rate limits by :mod:`vscbench.pacing` (one limiter per base URL
+and key, shared with LLM judges): 429s wait their turn and never use up
+``max_retries``; 5xx, timeouts and dropped connections are retried on the SDK's
+schedule (:mod:`vscbench.models.pacing_openai`). This path costs about a third of the CPU
 per request of inspect's model layer, which is what lets a small machine keep 64
 connections busy (``bench/throughput.py``). Key and base URL follow inspect's
 conventions: ``<SERVICE>_API_KEY`` and ``--base-url`` or ``<SERVICE>_BASE_URL``.
@@ -25,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from vscbench.chat import Answer, Conversation, Generate, Settings
+from vscbench.models import pacing_openai
 from vscbench.models.errors import guarded, http_fatal
 from vscbench.models.names import openai_api_parts
+from vscbench.pacing import demand_of, limiter_for
 
 #: The SDK's own default request timeout, used when a run sets none.
 DEFAULT_TIMEOUT_S = 600.0
@@ -64,13 +68,14 @@ def keep_bytes(body: bytes, headers: Mapping[str, str]) -> bytes:
     return json.dumps(data, ensure_ascii=True).encode("ascii")
 
 
-def deadline_client(timeout: float) -> Any:
+def deadline_client(timeout: float, event_hooks: Mapping[str, list[Any]] | None = None) -> Any:
     """An httpx client for the SDK whose ``timeout`` bounds each attempt's *total* time.
 
     httpx's timeouts bound each phase (connect, every read), so a server that trickles
     one byte a second keeps a request alive for as long as it likes. Here every attempt
     gets one deadline, from sending the request to the last byte of the reply; past it
-    the attempt fails as ``httpx.ReadTimeout``, which the SDK retries like any timeout.
+    the attempt fails as ``httpx.ReadTimeout``, retried like any timeout.
+    ``event_hooks`` are httpx's (the pacing reads each answer's headers with one).
     """
     from openai import DefaultAsyncHttpxClient
 
@@ -105,7 +110,9 @@ def deadline_client(timeout: float) -> Any:
         async def aclose(self) -> None:
             await self.inner.aclose()
 
-    return DefaultAsyncHttpxClient(transport=Deadline(), timeout=timeout)
+    return DefaultAsyncHttpxClient(
+        transport=Deadline(), timeout=timeout, event_hooks=dict(event_hooks or {})
+    )
 
 
 def image_data_uri(path: Path) -> str:
@@ -162,6 +169,11 @@ def answer_of(response: Any, url: str) -> Answer:
     )
 
 
+def _usage(response: Any) -> tuple[int, int] | None:
+    usage = getattr(response, "usage", None)
+    return (usage.prompt_tokens, usage.completion_tokens) if usage else None
+
+
 def make(
     model: str, base_url: str | None, model_args: Mapping[str, Any], settings: Settings
 ) -> Generate:
@@ -174,16 +186,18 @@ def make(
         raise ValueError(f"{model}: pass --base-url or set {url_var}")
     client_args = {k: model_args[k] for k in ("organization", "default_headers") if k in model_args}
     extra_body = {k: v for k, v in model_args.items() if k not in client_args}  # sent as-is
-    retries = settings.max_retries
+    retries = Settings().max_retries if settings.max_retries is None else settings.max_retries
     timeout = float(settings.timeout) if settings.timeout else DEFAULT_TIMEOUT_S
+    key = os.environ.get(key_var) or "EMPTY"  # local servers often need none
     client = AsyncOpenAI(
-        api_key=os.environ.get(key_var) or "EMPTY",  # local servers often need none
+        api_key=key,
         base_url=url,
-        max_retries=Settings().max_retries if settings.max_retries is None else retries,
+        max_retries=0,  # retried in pacing_openai.call, where 429s cost no retry
         timeout=timeout,
-        http_client=deadline_client(timeout),
+        http_client=deadline_client(timeout, pacing_openai.RESPONSE_HOOKS),
         **client_args,
     )
+    limiter = limiter_for(url, key, settings.rpm, settings.tpm)  # shared with judges
     request: dict[str, Any] = {**extra_body, "model": model_id}
     for name in ("temperature", "max_tokens", "seed"):
         if getattr(settings, name) is not None:
@@ -196,9 +210,15 @@ def make(
         body = {**request, "messages": messages_of(turns)}
         # the SDK's generic POST (its documented route for raw bodies) skips the typed
         # walk over the request that ``chat.completions.create`` does: a quarter of the
-        # client's CPU per request here, with the same retries and response parsing
+        # client's CPU per request here, with the same response parsing
         async with gate.get():
-            response = await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+            response = await pacing_openai.call(
+                limiter,
+                demand_of(turns, settings.max_tokens),
+                lambda: client.post("/chat/completions", cast_to=ChatCompletion, body=body),
+                retries or 0,
+                _usage,
+            )
         return answer_of(response, url)
 
     return guarded(generate, http_fatal, url)
