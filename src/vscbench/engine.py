@@ -24,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from vscbench.audit.session import audit_metrics
 from vscbench.backends import is_local, is_text_only, make_generate, require_local_extra
 from vscbench.chat import Answer, FatalModelError, Generate, Settings, answer_problem
 from vscbench.data.sheets import DataError
@@ -408,6 +409,9 @@ def write_results(
         utility = read_json(previous).get("utility")
         if utility is not None:
             metrics["utility"] = utility
+    audit = audit_metrics(run_dir, ordered)  # so do hand labels (recomputed, or marked stale)
+    if audit is not None:
+        metrics["audit"] = audit
     metrics["counts"] = {
         **metrics["counts"],
         "records": len(ordered),

@@ -27,6 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from vscbench.audit.report import audit_section
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
 from vscbench.results.compare import paired
 from vscbench.results.counting import (
@@ -403,6 +404,7 @@ def build_report(paths: Sequence[Path], out: Path) -> Path:
         _coverage_warning(runs),
         _leaderboard(runs),
         _shared_table(runs),
+        audit_section(runs),  # vscbench.audit: the figures people would have given
         _figures(runs, out),
         _paired_table(runs),
         _flips(runs, out),
