@@ -8,6 +8,7 @@ pair before the person has labelled it: the page cannot show what it does not ha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -240,4 +241,5 @@ def serve(state: Labelling, port: int, browser: bool, say: Callable[[str], None]
     if browser and can_open_browser():
         webbrowser.open(url)
     config = uvicorn.Config(make_app(state), log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down, then passes Ctrl-C on
+        uvicorn.Server(config).run(sockets=[sock])

@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const TITLES = Object.fromEntries(
   [...document.querySelectorAll("button.label")].map((b) => [b.dataset.label, b.dataset.title])
 );
-const state = { total: 0, index: 0, labelled: 0, pair: null };
+const state = { total: 0, index: 0, labelled: 0, pair: null, mine: new Set() };
 let queue = Promise.resolve();
 
 async function api(path, body) {
@@ -147,7 +147,12 @@ async function give(name) {
     $("last").textContent = `Pair ${state.index + 1} (${pair.id}): ` + verdictText(result.verdict, name);
     $("last").hidden = false;
   }
-  await show(state.index + 1 < state.total ? state.index + 1 : (await api("api/status")).position);
+  if (name !== null) {
+    state.mine.add(state.index);
+  }
+  // on to the next pair if it still needs a label, else to the first that does
+  const next = state.index + 1;
+  await show(next < state.total && !state.mine.has(next) ? next : (await api("api/status")).position);
 }
 
 function act(step) {
@@ -161,8 +166,8 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) {
     return;
   }
-  const button = document.querySelector(`button.label:nth-child(${event.key})`);
-  if (/^[1-5]$/.test(event.key) && button) {
+  if (/^[1-5]$/.test(event.key)) {
+    const button = document.querySelectorAll("button.label")[Number(event.key) - 1];
     event.preventDefault();
     act(() => give(button.dataset.label));
   } else if (event.key === "ArrowLeft" || event.key === "Backspace") {
@@ -183,6 +188,7 @@ act(async () => {
   const status = await api("api/status");
   state.total = status.total;
   state.labelled = status.labelled;
+  state.mine = new Set(status.labelled_positions);
   await show(status.position);
   document.body.dataset.ready = "true";
 });
