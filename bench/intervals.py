@@ -27,11 +27,11 @@ from pathlib import Path
 
 from vscbench.dataset import load_dataset
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # test fixtures: the synthetic data directory
+sys.path.insert(0, str(REPO / "tests"))  # test support: synthetic data, loopback server
 from fixtures import synthetic_data_dir  # noqa: E402
+from loopback import FakeOpenAIServer  # noqa: E402
 
 REFUSAL = "I'm sorry, but I cannot help with that."
 ANSWER = "Sure, here is a direct answer."

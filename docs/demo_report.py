@@ -1,6 +1,6 @@
 """Rebuild docs/report.png: a report over three runs of a simulated model.
 
-The "model" is the loopback server from vscbench.loopback, answering like a model that
+The "model" is the loopback server from tests/loopback.py, answering like a model that
 over-refuses a little and under-refuses more, and refuses more when reminded; the
 figures are illustrative, not measurements of any real model.
 
@@ -17,13 +17,13 @@ import tempfile
 from pathlib import Path
 
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.methods import REMINDER
 from vscbench.results.report import build_report
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # test fixtures: the synthetic data directory
+sys.path.insert(0, str(HERE.parent / "tests"))  # test support: synthetic data, loopback server
 from fixtures import synthetic_data_dir  # noqa: E402
+from loopback import FakeOpenAIServer  # noqa: E402
 
 RISKY = ("kill", "drug", "weapon", "dose", "steal", "hack", "hurt", "shoot", "bomb", "gun")
 

@@ -7,11 +7,11 @@ import csv
 import json
 from pathlib import Path
 
+from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 
 REFUSAL, HELP = "I can't help with that.", "Sure, here you go."
 

@@ -19,10 +19,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from loopback import FakeOpenAIServer
 
 from vscbench.audit.labels import BY_NAME, LABELS
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.results.counting import classify, in_overall
 from vscbench.results.store import load_records
 

@@ -2,81 +2,18 @@
 
 from __future__ import annotations
 
-import http.server
 import io
-import re
 import shutil
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
+from conftest import Files
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.data.fetch import FetchError, fetch
 from vscbench.data.layout import IMAGE_DIR, IMAGE_SHEET, TEXT_DIR, TEXT_SHEET
-
-
-class Files(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` with Range support; ``cut`` truncates one file once."""
-
-    files: ClassVar[dict[str, bytes]] = {}
-    cut: ClassVar[dict[str, int]] = {}
-    log: ClassVar[list[tuple[str, str | None]]] = []
-    drive_page: ClassVar[bool] = False
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path = self.path.split("?")[0]
-        rng = self.headers.get("Range")
-        self.log.append((self.path, rng))
-        if self.drive_page and path == "/drive" and "confirm=abc" not in self.path:
-            page = (
-                b'<html><form id="download-form" action="/drive" method="get">'
-                b'<input type="hidden" name="id" value="X">'
-                b'<input type="hidden" name="confirm" value="abc"></form></html>'
-            )
-            self._send(200, page, "text/html; charset=utf-8")
-            return
-        body = self.files.get("/drive" if path == "/drive" else path)
-        if body is None:
-            self._send(404, b"missing", "text/plain")
-            return
-        start = int(re.match(r"bytes=(\d+)-", rng).group(1)) if rng else 0
-        if start >= len(body) and rng:
-            self._send(416, b"", "text/plain")
-            return
-        status = 206 if rng else 200
-        chunk = body[start:]
-        limit = self.cut.pop(path, None)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(chunk)))
-        self.end_headers()
-        self.wfile.write(chunk[:limit] if limit is not None else chunk)
-
-    def _send(self, status: int, body: bytes, ctype: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture()
-def files_server(sheets_dir: Path) -> Iterator[str]:
-    Files.files = {f"/{n}": (sheets_dir / n).read_bytes() for n in (IMAGE_SHEET, TEXT_SHEET)}
-    Files.cut, Files.log, Files.drive_page = {}, [], False
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def _archive() -> bytes:

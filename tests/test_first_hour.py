@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import flags
+from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.cli import app
@@ -27,8 +28,8 @@ from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, run
 from vscbench.items import IMAGE_CATEGORIES
 from vscbench.judges import JUDGE_SPECS
-from vscbench.loopback import FakeOpenAIServer
-from vscbench.results.store import REPLY_CAP_CHARS, load_records
+from vscbench.results.records import REPLY_CAP_CHARS
+from vscbench.results.store import load_records
 
 MODEL = "openai-api/fake/vlm"
 

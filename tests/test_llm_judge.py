@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.loopback import FakeOpenAIServer
 
 #: what the judge model writes -> (label, aware); None when no verdict can be read
 OUTPUTS = [

@@ -16,7 +16,7 @@ from PIL import Image  # noqa: E402
 
 from vscbench.chat import Turn, ask  # noqa: E402
 from vscbench.engine import RunConfig, run  # noqa: E402
-from vscbench.local.vlm import LocalVLM  # noqa: E402
+from vscbench.models.local.vlm import LocalVLM  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=TINY_FAMILIES)
@@ -91,7 +91,7 @@ def test_run_with_a_local_model(tiny: Path, full_data_dir: Path, tmp_path: Path)
 
 
 def test_bad_local_options(tiny: Path) -> None:
-    from vscbench.backends import make_generate
+    from vscbench.models import make_generate
 
     with pytest.raises(ValueError, match="unknown model arg"):
         make_generate(f"hf-vlm/{tiny}", None, {"colour": "red"})

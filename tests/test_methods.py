@@ -7,16 +7,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from loopback import FakeOpenAIServer
 
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.methods import CAPTION, REMINDER, SELF_CHECK, parse_method
+from vscbench.results.store import load_records
 
 MODEL = "openai-api/fake/vlm"
 
 
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return list(load_records(run_dir).values())  # samples.jsonl, line by line
 
 
 def config(data_dir: Path, base_url: str, **kw: object) -> RunConfig:

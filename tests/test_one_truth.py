@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from conftest import flags, inspect_eval
+from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.engine import RunConfig, run, score
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.results.compare import clustered_mcnemar, paired
 from vscbench.results.counting import compute_metrics, sra, wilson_interval
 from vscbench.results.report import build_report, load_run

@@ -17,12 +17,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
-from vscbench.backends import make_generate  # noqa: E402
 from vscbench.chat import Settings, ask  # noqa: E402
 from vscbench.engine import RunConfig, run  # noqa: E402
 from vscbench.judges import JudgeOptions, make_judge  # noqa: E402
-from vscbench.local.fit import fit, load_local  # noqa: E402
-from vscbench.local.steering import Steering, decoder_layers  # noqa: E402
+from vscbench.models import make_generate  # noqa: E402
+from vscbench.models.steering.fit import fit, load_local  # noqa: E402
+from vscbench.models.steering.hooks import Steering, decoder_layers  # noqa: E402
 
 GGUF = os.environ.get("VSCBENCH_SMOLLM2_GGUF", "")
 pytestmark = pytest.mark.skipif(
@@ -124,7 +124,7 @@ def smollm2_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_hf_vlm_with_a_real_language_half(smollm2_llava: Path, tmp_path: Path) -> None:
     from PIL import Image
 
-    from vscbench.local.vlm import LocalVLM
+    from vscbench.models.local.vlm import LocalVLM
 
     picture = tmp_path / "p.png"
     Image.new("RGB", (40, 30), (200, 40, 10)).save(picture)

@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.engine import RunConfig, run
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.results.compare import mcnemar_exact, paired
 from vscbench.results.store import load_records
 

@@ -11,17 +11,17 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from fixtures import build_tiny_vlm  # noqa: E402
+from loopback import FakeOpenAIServer  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from vscbench.backends import make_generate  # noqa: E402
 from vscbench.batching import MicroBatcher  # noqa: E402
 from vscbench.chat import Settings, ask  # noqa: E402
 from vscbench.dataset import Selection, load_dataset  # noqa: E402
 from vscbench.judges import JudgeOptions, make_judge  # noqa: E402
-from vscbench.local import fit as fit_module  # noqa: E402
-from vscbench.local.steering import Steering  # noqa: E402
-from vscbench.local.vlm import LocalVLM  # noqa: E402
-from vscbench.loopback import FakeOpenAIServer  # noqa: E402
+from vscbench.models import make_generate  # noqa: E402
+from vscbench.models.local.vlm import LocalVLM  # noqa: E402
+from vscbench.models.steering import fit as fit_module  # noqa: E402
+from vscbench.models.steering.hooks import Steering  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 from conftest import API_KEY_VAR, flags, inspect_eval
+from loopback import FakeOpenAIServer, echo_reply
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.data.sheets import DataError
 from vscbench.dataset import Selection, load_dataset
 from vscbench.engine import RunConfig, RunDirError, run, score
-from vscbench.loopback import FakeOpenAIServer, echo_reply
+from vscbench.results.store import load_records
 
 MODEL = "openai-api/fake/vlm"
 REFUSAL = "I cannot help with that."
@@ -31,7 +32,7 @@ def _sha(path: Path) -> str:
 
 
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return list(load_records(run_dir).values())  # samples.jsonl, line by line
 
 
 def _unsafe_keys(data_dir: Path, selection: Selection) -> set[tuple[str, str | None]]:
@@ -358,7 +359,7 @@ def test_missing_images_stop_the_run_unless_skipped(data_dir: Path, tmp_path: Pa
         categories=("drugs",),
         limit=12,
     )
-    gone = load_dataset(data_dir, config.selection()).items[0]
+    gone = load_dataset(data_dir, config.selection).items[0]
     (data_dir / gone.image).unlink()
     name = Path(gone.image).name
     with pytest.raises(DataError, match=rf"1 selected pair\(s\) have no usable image.*{name}"):

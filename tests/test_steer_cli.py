@@ -15,8 +15,8 @@ from fixtures import build_tiny_vlm  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from vscbench.cli import app  # noqa: E402
-from vscbench.local import fit as fit_module  # noqa: E402
-from vscbench.local.steering import vectors_meta  # noqa: E402
+from vscbench.models.steering import fit as fit_module  # noqa: E402
+from vscbench.models.steering.vectors import vectors_meta  # noqa: E402
 
 
 @pytest.fixture(scope="module")

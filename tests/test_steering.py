@@ -13,21 +13,22 @@ from fixtures import TINY_FAMILIES, build_tiny_vlm  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from vscbench.chat import ask  # noqa: E402
-from vscbench.local.steering import (  # noqa: E402
+from vscbench.models.local.vlm import LocalVLM  # noqa: E402
+from vscbench.models.steering.fit import (  # noqa: E402
+    mean_difference,
+    probe_accuracy,
+    split_heads,
+)
+from vscbench.models.steering.hooks import (  # noqa: E402
     Gate,
     Steering,
     collect,
     decoder_layers,
     head_shape,
-    load_steering,
-    mean_difference,
-    probe_accuracy,
     recording,
-    save_vectors,
-    split_heads,
     steered,
 )
-from vscbench.local.vlm import LocalVLM  # noqa: E402
+from vscbench.models.steering.vectors import load_steering, save_vectors  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=TINY_FAMILIES)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.data.layout import IMAGE_SHEET, TEXT_SHEET
+from vscbench.results.store import load_records
 
 MODEL = "gpt-4o-mini"
 
@@ -81,7 +82,7 @@ def test_import_score_report_export_round_trip(sheets_dir: Path, tmp_path: Path)
     # "lawn" fools upstream's rule, not ours: the judges disagree on those answers
     assert metrics["by_judge"]["string-match"]["text_centric"]["by_variant"]["txt"]["sra_s"] == 0
     assert metrics["by_judge"]["refusal"]["text_centric"]["by_variant"]["txt"]["sra_s"] > 0.5
-    records = [json.loads(x) for x in (run_dir / "samples.jsonl").read_text().splitlines()]
+    records = list(load_records(run_dir).values())  # samples.jsonl, line by line
     first = next(r for r in records if r["id"] == "image/drugs/1/unsafe/0")
     assert first["response"] == "I cannot help with that."
     assert first["upstream"] == {
@@ -112,7 +113,6 @@ def test_import_score_report_export_round_trip(sheets_dir: Path, tmp_path: Path)
 
 def test_export_of_a_native_run(full_data_dir: Path, tmp_path: Path) -> None:
     from vscbench.engine import RunConfig, run
-    from vscbench.results.store import load_records
     from vscbench.upstream import export_upstream
 
     run(RunConfig(model="mockllm/model", data_dir=str(full_data_dir), limit=12), tmp_path / "run")

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from loopback import FakeOpenAIServer
 from PIL import Image
 from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.engine import RunConfig, run, score
-from vscbench.loopback import FakeOpenAIServer
 from vscbench.results.report import build_report
 from vscbench.utility import exact_match
 

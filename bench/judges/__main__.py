@@ -1,106 +1,157 @@
-"""Offline judges against people's labels: XSTest v2, leave one model out, and speed.
+"""Offline judges against people's labels, leave one source out, and their speed.
 
-    python bench/judges [--xstest DIR] [--train] [--repeat 3]
+    python bench/judges [--xstest DIR] [--labelled "FILE?text=COL&label=COL&positive=A|B"]...
+                        [--train] [--repeat 3]
 
-XSTest v2's 2,250 human-labelled completions (five source models; refusal = full or
-partial refusal) are read from ``../shared/data/xstest`` or ``--xstest DIR``. For each
-judge it prints accuracy, precision, recall and Cohen's kappa overall and per source
-model. The ``refusal`` judge's weights are learnt, so its figures are leave one model
-out: for each source model, weights trained on the other four judge that model's
-completions. ``string-match`` and ``prefix`` learn nothing and are scored as they are.
-It also prints, per judge, the share of ``aware`` verdicts among completions that
-people labelled full compliance to *safe* prompts (false flags), and responses per
-second on one core.
+Sources: XSTest v2's 2,250 human-labelled completions (one source per model; read from
+``../shared/data/xstest`` or ``--xstest DIR``), the labelled sets under
+``bench/judges/labels/`` that CI can reach, and any labelled CSV given with
+``--labelled`` (several at once; see :func:`sources.load_labelled` for the options).
+For each judge it prints accuracy, F1 and Cohen's kappa on refusal, overall and per
+source, the worst source, and two false-flag rates: refusals called on replies people
+labelled full compliance to *safe* prompts, and ``aware`` called on replies people
+labelled plain answers (no refusal, no risk flag; only where flags were labelled).
+``string-match`` and ``prefix`` learn nothing and are scored as they are; ``refusal`` is
+scored leave one source out: fitted on every other source, scored on this one.
 
-``--train`` then trains on all five models and writes the weights the package ships
-(``src/vscbench/judges/refusal_weights.json``).
+``--train`` then fits on every source and writes the weights the package ships
+(``src/vscbench/judges/refusal_weights.json``); figures of those weights on any of these
+sources are in-sample and are not printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from pathlib import Path
 
-from vscbench.judges import make_judge
-from vscbench.judges.refusal import RefusalJudge
-from vscbench.judges.xstest import (
-    evaluate,
-    leave_one_model_out,
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sources import (
+    HERE,
+    judge_scores,
+    load_labelled,
     load_xstest,
-    train_refusal_model,
-    verdicts_of,
+    train,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+from vscbench.data.fetch import Place
+from vscbench.data.xstest import find_xstest
+from vscbench.judges import make_judge
+from vscbench.judges.refusal import RefusalJudge
+
+REPO = HERE.parents[1]
 DEFAULT_XSTEST = REPO.parent / "shared" / "data" / "xstest"
 WEIGHTS = REPO / "src" / "vscbench" / "judges" / "refusal_weights.json"
+#: our own labelled set of a real model's answers (reply text included; see SOURCES.md)
+SMOLLM2 = HERE / "labels" / "smollm2_txt.csv"
+SMOLLM2_SPEC = (
+    f"{SMOLLM2}?text=response&label=label&positive=full_refusal|partial_refusal"
+    "&flag=label&flag_positive=flags_risk&safe=safe&safe_values=true&source=smollm2-135m"
+)
 
 
-def _cells(m: dict) -> str:
-    return " ".join(
-        f"{m[k]:>6.3f}" if m[k] is not None else f"{'-':>6}"
-        for k in ("accuracy", "precision", "recall", "kappa")
+def load_sources(xstest: Path | None, labelled: list[str]) -> pd.DataFrame:
+    """XSTest (``--xstest``, else ``../shared``, ``$VSCBENCH_XSTEST_DATA`` or the pinned
+    download), our labelled sets, and every ``--labelled`` CSV."""
+    places = [Place("--xstest DIR", xstest, True)] if xstest else []
+    places.append(Place("../shared/data/xstest beside the checkout", DEFAULT_XSTEST))
+    frames = [load_xstest(find_xstest(*places))]
+    if SMOLLM2.is_file():
+        frames.append(load_labelled(SMOLLM2_SPEC))
+    frames += [load_labelled(spec) for spec in labelled]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _f(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "-"
+
+
+def print_table(results: dict) -> None:
+    sources = sorted(next(iter(results.values())).by_source)
+    print(f"\n{'judge':<32} {'acc':>6} {'F1':>6} {'kappa':>6}  worst source")
+    for name, s in results.items():
+        worst, acc = s.worst
+        print(
+            f"{name:<32} {_f(s.overall['accuracy']):>6} {_f(s.overall['f1']):>6} "
+            f"{_f(s.overall['kappa']):>6}  {acc:.3f} ({worst})"
+        )
+    print(f"\naccuracy per source ({len(sources)} sources)")
+    print(f"{'source':<28} {'n':>5} " + " ".join(f"{n[:14]:>14}" for n in results))
+    for source in sources:
+        n = next(iter(results.values())).by_source[source]["n"]
+        cells = " ".join(f"{_f(s.by_source[source]['accuracy']):>14}" for s in results.values())
+        print(f"{source:<28} {n:>5} {cells}")
+    print("\nfalse flags")
+    for name, s in results.items():
+        a, b = s.refusal_on_safe_compliance, s.aware_on_plain
+        print(
+            f"  {name:<32} refusal on safe full compliance {_f(a['rate'])} of {a['n']}; "
+            f"aware on plain answers {_f(b['rate'])} of {b['n']}"
+        )
+    print(
+        "\naware against risk-flag labels on replies that are not refusals (labelled by "
+        "AI-assistant labellers, not people: bench/judges/SOURCES.md)"
     )
-
-
-def print_report(name: str, result: dict) -> None:
-    print(f"{name:<26} {'all':<16} {result['overall']['n']:>5} {_cells(result['overall'])}")
-    for model, m in result["by_model"].items():
-        print(f"{'':<26} {model:<16} {m['n']:>5} {_cells(m)}")
+    for name, s in results.items():
+        m = s.aware
+        print(
+            f"  {name:<32} n={m['n']} accuracy {_f(m['accuracy'])} kappa {_f(m['kappa'])} "
+            f"precision {_f(m['precision'])} recall {_f(m['recall'])}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--xstest", type=Path, default=DEFAULT_XSTEST)
+    parser.add_argument(
+        "--xstest",
+        type=Path,
+        help="default: ../shared/data/xstest, $VSCBENCH_XSTEST_DATA, else the pinned download",
+    )
+    parser.add_argument("--labelled", action="append", default=[], metavar="SPEC")
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
     parser.add_argument("--repeat", type=int, default=3, help="timing passes")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    data = load_xstest(args.xstest)
-    texts = list(data["completion"])
-    print(
-        f"XSTest v2 from {args.xstest}: {len(data)} completions, {int(data['refusal'].sum())} "
-        f"human-labelled refusals, models: {', '.join(sorted(data['model'].unique()))}"
-    )
-    print(
-        f"{'judge':<26} {'source model':<16} {'n':>5} {'acc':>6} {'prec':>6} {'rec':>6} "
-        f"{'kappa':>6}"
-    )
-    results = {}
-    for spec in ("string-match", "prefix"):
-        results[spec] = evaluate(data, verdicts_of(make_judge(spec), texts))
+    data = load_sources(args.xstest, args.labelled)
+    counts = data.groupby("source")["refusal"].agg(["size", "sum"])
+    print("sources (human labels unless SOURCES.md says otherwise):")
+    for source, row in counts.iterrows():
+        print(f"  {source:<28} {row['size']:>5} replies, {row['sum']:>5} refusals")
     started = time.perf_counter()
-    results["refusal (leave-one-model-out)"], _ = leave_one_model_out(data)
-    train_seconds = time.perf_counter() - started
-    for name, result in results.items():
-        print_report(name, result)
-    print("\naware on completions people labelled full compliance to safe prompts:")
-    for name, result in results.items():
-        rate = result["aware_on_safe_compliance"]
-        print(f"  {name:<30} {rate['rate']:.3f} of {rate['n']}")
-    print(f"(leave-one-model-out training: {train_seconds:.0f} s for five folds)")
+    results = judge_scores(
+        data, {name: (lambda n=name: make_judge(n)) for name in ("string-match", "prefix")}
+    )
+    print_table(results)
+    print(f"(leave one source out: {time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(
+            json.dumps({n: vars(s) for n, s in results.items()}, indent=1, default=str), "utf-8"
+        )
 
     if args.train:
-        model = train_refusal_model(
-            texts,
-            list(data["refusal"]),
+        model = train(
+            data,
             meta={
-                "trained_on": "XSTest v2 human-labelled completions (Rottger et al., CC BY 4.0)",
-                "models": sorted(data["model"].unique()),
+                "trained_on": sorted(data["source"].unique()),
                 "n": len(data),
                 "by": "python bench/judges --train",
             },
         )
         model.save(WEIGHTS)
-        print(f"\nwrote {WEIGHTS} ({len(model.weights)} weights, {WEIGHTS.stat().st_size:,} bytes)")
+        sizes = f"{len(model.refusal.weights)} + {len(model.flag.weights)}"
+        print(f"\nwrote {WEIGHTS} ({sizes} weights)")
 
-    print("\nspeed, one core (responses per second over all completions)")
-    shipped = RefusalJudge()
+    texts = list(data["text"])
+    print("\nspeed, one core (replies per second over every labelled reply)")
     for name, judge in (
         ("string-match", make_judge("string-match")),
         ("prefix", make_judge("prefix")),
-        ("refusal (shipped weights)", shipped),
+        ("refusal (shipped weights)", RefusalJudge()),
     ):
         start = time.perf_counter()
         for _ in range(args.repeat):

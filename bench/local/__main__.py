@@ -23,8 +23,8 @@ from typing import Any
 from PIL import Image
 
 from vscbench.chat import ask
-from vscbench.local.lm import LocalLM
-from vscbench.local.vlm import LocalVLM
+from vscbench.models.local.lm import LocalLM
+from vscbench.models.local.vlm import LocalVLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # tiny model builders
 from fixtures import build_tiny_vlm

@@ -9,7 +9,7 @@ against it on the first N ``txt`` pairs, then the same pairs in-process through
     python bench/real/server.py [--pairs 48] [--max-tokens 32] [--batch-size 16]
 
 Not part of CI (the build is long); the engine's OpenAI-compatible path is tested in CI
-against the loopback server in ``vscbench.loopback``.
+against the loopback server in ``tests/loopback.py``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def main() -> None:
                 Path(tmp) / "server",
             )
             # load (and de-quantise) before timing, as the server loaded before its run
-            from vscbench.local.fit import load_local
+            from vscbench.models.local.backend import load_local
 
             load_local(f"hf-lm/{gguf}")
             local, m_local = timed(

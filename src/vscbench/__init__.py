@@ -5,6 +5,9 @@ Python API beside the ``vscbench`` command::
     import vscbench
     result = vscbench.run(vscbench.RunConfig(model="openai/gpt-4o-mini"), "runs/gpt4o-mini")
     result.metrics["image_centric"]["overall"]["sra_u"]
+
+The run schema is :mod:`vscbench.config`, models are :mod:`vscbench.models`, the command
+line is :mod:`vscbench.commands`; README's "Layout" says where everything else is.
 """
 
 from vscbench.data.sheets import DataError, Defect, load_sheets

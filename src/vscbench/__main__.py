@@ -1,3 +1,3 @@
-from vscbench.cli import main
+from vscbench.commands import main
 
 main()

@@ -11,7 +11,7 @@ from vscbench.tasks import image_centric, text_centric
 @modelapi(name="hf-vlm")
 def hf_vlm() -> Any:
     """Local Hugging Face VLMs (torch is imported only when one is used)."""
-    from vscbench.local.inspect_api import HFVLMAPI
+    from vscbench.models.local.inspect_provider import HFVLMAPI
 
     return HFVLMAPI
 

@@ -1,29 +1,36 @@
 """Chat value types shared by every backend, method and judge.
 
 A conversation is a list of :class:`Turn`; a backend turns it into an :class:`Answer`.
-These types live apart from :mod:`vscbench.providers` (API backends) and
-:mod:`vscbench.local` (in-process models) so that neither has to import the other.
+These types live apart from the backends (:mod:`vscbench.models`) so that methods,
+judges and the run loop speak to any model without importing one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from vscbench.config import Requests
+
+if TYPE_CHECKING:
+    from vscbench.models.steering.hooks import Steering
+
+_REQUESTS = Requests()  # the defaults of how a model is asked, stated in vscbench.config
 
 
 @dataclass
 class Settings:
-    """Generation settings common to both backends; ``None`` means provider default."""
+    """Generation settings every backend takes; ``None`` means the provider's default."""
 
     temperature: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
-    max_connections: int = 16
-    max_retries: int | None = 5
-    timeout: int | None = None
-    batch_size: int = 8  # local models only
-    steering: Any = None  # local models only: a vscbench.local.steering.Steering
+    max_connections: int = _REQUESTS.max_connections
+    max_retries: int | None = _REQUESTS.max_retries
+    timeout: int | None = _REQUESTS.timeout
+    batch_size: int = _REQUESTS.batch_size  # local models only
+    steering: Steering | None = None  # local models only
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,11 @@ class FatalModelError(RuntimeError):
     unreachable server are not properties of one pair; going on would only send (and,
     with a wrong key, bill) thousands of requests that fail the same way.
     """
+
+
+class ModelCallError(RuntimeError):
+    """One request failed after the backend's own retries; ``str()`` is the cause as
+    records show it (``HTTP 500 InternalServerError: ...``). Recorded, never judged."""
 
 
 def ask(prompt: str, image: Any = None) -> list[Turn]:

@@ -9,61 +9,24 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vscbench.config import RenderMode, Selection, check_choices
 from vscbench.data.layout import resolve_data_dir
 from vscbench.data.sheets import Defect, excluded_ids, load_sheets
 from vscbench.images import (
     MissingImage,
-    RenderMode,
     render_item,
     rendered_path,
     resolve_image,
     undecodable,
 )
-from vscbench.items import IMAGE_CATEGORIES, RENDERED_VARIANTS, SPLITS, TEXT_VARIANTS, Item
-from vscbench.split import DEFAULT_FRACTION, DEFAULT_SEED, EVAL_ON, assign_sides, query_key
+from vscbench.items import RENDERED_VARIANTS, SPLITS, Item
+from vscbench.split import assign_sides, query_key
 
-
-@dataclass
-class Selection:
-    """Which part of the benchmark to use; empty tuples mean "all"."""
-
-    splits: tuple[str, ...] = SPLITS
-    variants: tuple[str, ...] = TEXT_VARIANTS
-    categories: tuple[str, ...] = ()
-    types: tuple[str, ...] = ()
-    limit: int | None = None  # at most this many pairs per split (see stratified_sample)
-    eval_on: str = "all"  # or one side of the calibration/test split
-    split_seed: int = DEFAULT_SEED
-    calibration_fraction: float = DEFAULT_FRACTION
-
-    def __post_init__(self) -> None:
-        _check_choices("split", self.splits, SPLITS)
-        _check_choices("variant", self.variants, TEXT_VARIANTS)
-        _check_choices("category", self.categories, IMAGE_CATEGORIES)
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1, got {self.limit}")
-        _check_choices("eval-on side", (self.eval_on,), EVAL_ON)
-
-    def keeps(self, item: Item) -> bool:
-        if item.split not in self.splits:
-            return False
-        if item.split == "image":
-            return not self.categories or item.group in self.categories
-        if item.variant not in self.variants:
-            return False
-        return not self.types or item.group in self.types
-
-
-def _check_choices(name: str, given: Iterable[str], allowed: Sequence[str]) -> None:
-    unknown = [g for g in given if g not in allowed]
-    if unknown:
-        raise ValueError(
-            f"unknown {name}(s) {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}"
-        )
+__all__ = ["UNUSABLE_IMAGE", "Dataset", "Selection", "load_dataset", "stratified_sample"]
 
 
 @dataclass
@@ -152,7 +115,7 @@ def load_dataset(
     sheets = load_sheets(root, selection.splits)
     if selection.types:
         known = {i.group for i in sheets.items if i.split == "text"}
-        _check_choices("XSTest type", selection.types, sorted(known))
+        check_choices("XSTest type", selection.types, sorted(known))
     defects = list(sheets.defects)
     skip = set() if include_defective else excluded_ids(defects)
     excluded: dict[str, str] = {}

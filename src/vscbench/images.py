@@ -11,49 +11,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 from PIL import Image
 
 from vscbench import render
-from vscbench.data.layout import RENDER_DIR
+from vscbench.config import RENDER_MODES, RenderMode
+from vscbench.data.layout import RENDER_DIR, check_image, locate
+from vscbench.files import write_bytes_atomic, write_json_atomic
 from vscbench.items import RENDERED_VARIANTS, Item
 from vscbench.paths import user_cache
+from vscbench.progress import Progress
 
-RenderMode = Literal["auto", "always", "never"]
-RENDER_MODES: tuple[RenderMode, ...] = ("auto", "always", "never")
+__all__ = [
+    "RENDER_MODES",
+    "MissingImage",
+    "RenderMode",
+    "check_image",
+    "locate",
+    "render_item",
+    "resolve_image",
+]
 
 
 class MissingImage(LookupError):
     """No usable image for an item; the message says which file and why."""
-
-
-def locate(data_dir: Path, relative: str) -> Path | None:
-    """Find ``relative`` under ``data_dir``, tolerating a different case of folder names.
-
-    Hand-unpacked archives differ in the case of category folders (``Drugs`` vs
-    ``drugs``); the file names themselves must match exactly.
-    """
-    exact = data_dir / relative
-    if exact.is_file():
-        return exact
-    current = data_dir
-    for part in Path(relative).parts[:-1]:
-        candidate = current / part
-        if not candidate.is_dir():
-            if not current.is_dir():
-                return None
-            wanted = part.lower()
-            matches = [p for p in current.iterdir() if p.is_dir() and p.name.lower() == wanted]
-            if not matches:
-                return None
-            candidate = matches[0]
-        current = candidate
-    found = current / Path(relative).name
-    return found if found.is_file() else None
 
 
 def render_root(data_dir: Path) -> Path:
@@ -95,9 +81,7 @@ def render_item(data_dir: Path, item: Item, overwrite: bool = False) -> Path:
         with Image.open(photo_path) as photo:
             image = render.concat_image(photo, item.render_text)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
-    tmp.write_bytes(render.png_bytes(image))
-    tmp.replace(target)
+    write_bytes_atomic(target, render.png_bytes(image))
     return target
 
 
@@ -116,16 +100,6 @@ def resolve_image(data_dir: Path, item: Item, mode: RenderMode = "auto") -> Path
     if renderable:
         return render_item(data_dir, item)
     raise MissingImage(f"{item.id}: image file {data_dir / item.image} not found")
-
-
-def check_image(path: Path) -> str | None:
-    """``None`` if ``path`` decodes as an image, else why not."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except Exception as exc:  # Pillow raises many types for corrupt files
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _decode_key(path: Path) -> str:
@@ -156,9 +130,34 @@ def undecodable(paths: Iterable[Path]) -> dict[Path, str]:
     if fine:
         try:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(sorted(known | fine)), encoding="utf-8")
-            tmp.replace(cache_file)
+            write_json_atomic(cache_file, sorted(known | fine), indent=None)
         except OSError:
             pass  # a cache we cannot write only costs a decode next time
     return {todo[key]: problem for key, problem in problems.items() if problem is not None}
+
+
+@dataclass
+class RenderReport:
+    rendered: int = 0
+    present: int = 0  # kept as they were; ``force`` renders them again
+    failures: list[str] = field(default_factory=list)
+    folder: Path | None = None  # where rendered images are
+
+
+def render_all(
+    data_dir: Path, items: Sequence[Item], force: bool = False, progress: Any = None
+) -> RenderReport:
+    """Render every item's image that is not there yet (all of them with ``force``)."""
+    report = RenderReport(folder=rendered_path(data_dir, items[0]).parents[1] if items else None)
+    for n, item in enumerate(items, 1):
+        if not force and rendered_path(data_dir, item).is_file():
+            report.present += 1
+        else:
+            try:
+                render_item(data_dir, item, overwrite=force)
+                report.rendered += 1
+            except MissingImage as exc:
+                report.failures.append(str(exc))
+        if progress:
+            progress(Progress(done=n, total=len(items)))
+    return report

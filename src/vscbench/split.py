@@ -16,12 +16,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Literal
 
+from vscbench.config import Selection
 from vscbench.items import Item, query_of
 
 Side = Literal["calibration", "test"]
-EVAL_ON = ("all", "calibration", "test")
-DEFAULT_FRACTION = 0.2
-DEFAULT_SEED = 0
+_DEFAULT = Selection()  # the default seed and fraction, stated in vscbench.config
+DEFAULT_SEED = _DEFAULT.split_seed
+DEFAULT_FRACTION = _DEFAULT.calibration_fraction
 
 
 def query_key(item: Item) -> str:

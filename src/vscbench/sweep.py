@@ -32,18 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
-from vscbench.engine import RunConfig, run
-from vscbench.results.identity import file_sha256
-from vscbench.results.store import (
-    HOLDER_FILE,
-    LOCK_FILE,
-    read_json,
-    write_json_atomic,
-)
-
-RUN_KEYS = frozenset(RunConfig.__dataclass_fields__) - {"model", "method", "steer", "alpha"}
-LIST_KEYS = ("splits", "variants", "categories", "types", "judges", "steer_layers")
+from vscbench.config import Plan, RunConfig, describe, steer_method
+from vscbench.engine import run
+from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
+from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json
 
 
 @dataclass
@@ -70,51 +64,55 @@ def steer_cell_name(
     """
     layer_part = f"__layers{'-'.join(map(str, layers))}" if layers else ""
     gate_part = f"__gate{gate:g}" if gate is not None else ""
-    return f"{_slug(model)}__steer-{file_sha256(vectors)[:12]}__a{alpha:g}{layer_part}{gate_part}"
+    return f"{_slug(model)}__steer-{sha256_file(vectors)[:12]}__a{alpha:g}{layer_part}{gate_part}"
 
 
 def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
-    """The plan's output directory, its cells, and its Ray settings."""
+    """The plan's output directory, its cells, and its Ray settings.
+
+    The plan is validated by :class:`vscbench.config.Plan` (unknown keys refused, numbers
+    finite) and every cell by :class:`~vscbench.config.RunConfig`, each error one line
+    naming the plan file.
+    """
     try:
-        plan = yaml.safe_load(path.read_text("utf-8")) or {}
+        raw = yaml.safe_load(path.read_text("utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read the plan ({exc})") from exc
-    for key in ("models", "methods"):
-        if not plan.get(key):
-            raise ValueError(f"{path}: the plan needs a non-empty {key!r} list")
-    shared = dict(plan.get("run") or {})
-    unknown = set(shared) - RUN_KEYS
-    if unknown:
-        raise ValueError(f"{path}: unknown run setting(s) {sorted(unknown)}")
-    for key in LIST_KEYS:
-        if key in shared:
-            shared[key] = tuple(shared[key])
-    if plan.get("data_dir"):
-        shared["data_dir"] = str(Path(plan["data_dir"]).expanduser())
-    base = path.parent
+    try:
+        plan = Plan.model_validate(raw)
+        cells = _cells(plan, path.parent)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {describe(exc)}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    out = Path(plan.out)
+    return (out if out.is_absolute() else path.parent / out), cells, dict(plan.ray)
+
+
+def _cells(plan: Plan, base: Path) -> list[Cell]:
+    shared = dict(plan.run)
+    if plan.data_dir:
+        shared["data_dir"] = str(Path(plan.data_dir).expanduser())
+    utility = dict(plan.utility)
+    if "vqa" in utility and not Path(utility["vqa"]).is_absolute():
+        utility["vqa"] = str(base / utility["vqa"])
     cells = []
-    for model in plan["models"]:
-        for method in plan["methods"]:
-            if str(method).startswith("steer:"):
-                vectors = Path(method[len("steer:") :])
-                vectors = vectors if vectors.is_absolute() else base / vectors
-                if not vectors.is_file():
-                    raise ValueError(f"{path}: method {method!r}: no vectors file {vectors}")
-                for alpha in plan.get("strengths") or [1.0]:
-                    config = RunConfig(
-                        model=model, steer=str(vectors), alpha=float(alpha), **shared
-                    )
-                    name = steer_cell_name(model, vectors, float(alpha), config.steer_layers)
-                    cells.append(Cell(name, config))
-            else:
-                name = f"{_slug(model)}__{_slug(str(method))}"
-                cells.append(Cell(name, RunConfig(model=model, method=str(method), **shared)))
-    for cell in cells:
-        cell.utility = dict(plan.get("utility") or {})
-        if "vqa" in cell.utility and not Path(cell.utility["vqa"]).is_absolute():
-            cell.utility["vqa"] = str(base / cell.utility["vqa"])
-    out = Path(plan.get("out") or "sweep")
-    return (out if out.is_absolute() else base / out), cells, dict(plan.get("ray") or {})
+    for model in plan.models:
+        for method in plan.methods:
+            given = steer_method(method)
+            if given is None:
+                name = f"{_slug(model)}__{_slug(method)}"
+                config = RunConfig(model=model, method=method, **shared)
+                cells.append(Cell(name, config, dict(utility)))
+                continue
+            vectors = Path(given) if Path(given).is_absolute() else base / given
+            if not vectors.is_file():
+                raise ValueError(f"method {method!r}: no vectors file {vectors}")
+            for alpha in plan.strengths:
+                config = RunConfig(model=model, steer=str(vectors), alpha=alpha, **shared)
+                name = steer_cell_name(model, vectors, alpha, config.steer_layers)
+                cells.append(Cell(name, config, dict(utility)))
+    return cells
 
 
 def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
@@ -129,12 +127,12 @@ def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
     figures = metrics["headline"]  # counted from the records by results.counting
     return {
         "cell": cell.name,
-        "model": cell.config.model,
-        "method": cell.config.method,
-        "steer": cell.config.steer,
-        "alpha": cell.config.alpha,
-        "layers": list(cell.config.steer_layers),
-        "gate": cell.config.gate,
+        "model": cell.config.target.model,
+        "method": cell.config.prompting.method,
+        "steer": cell.config.steering.steer,
+        "alpha": cell.config.steering.alpha,
+        "layers": list(cell.config.steering.steer_layers),
+        "gate": cell.config.steering.gate,
         "sra_u": figures["sra_u"],
         "sra_s": figures["sra_s"],
         "avg": figures["avg"],
@@ -159,9 +157,7 @@ def _unpack(files: dict[str, bytes], folder: Path) -> None:
     for name, data in files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_bytes_atomic(path, data)
 
 
 def run_shipped_cell(
@@ -241,9 +237,9 @@ def steer_sweep(
     positive alphas only (steering towards refusal, applied where the probe reads the
     prompt as unsafe).
     """
-    from vscbench.backends import is_text_only, local_id
-    from vscbench.local.fit import fit
-    from vscbench.local.steering import save_vectors
+    from vscbench.models.names import is_text_only, local_id
+    from vscbench.models.steering.fit import fit
+    from vscbench.models.steering.vectors import save_vectors
 
     local_id(model)  # a local model, or a clear error
     if is_text_only(model):  # a text-only model reads the txt pairs only
@@ -251,9 +247,9 @@ def steer_sweep(
     all_layers = sorted({i for group in layer_sets for i in group}) or None
     result = fit(model, layers=all_layers, side="calibration", **fit_options)
     out.mkdir(parents=True, exist_ok=True)
-    scratch = out / "vectors.pt.part"
+    scratch = temporary_for(out / "vectors.pt")
     save_vectors(scratch, result.vectors, result.meta, result.gate)
-    vectors = out / f"vectors-{file_sha256(scratch)[:12]}.pt"
+    vectors = out / f"vectors-{sha256_file(scratch)[:12]}.pt"
     scratch.replace(vectors)
     cells = [
         Cell(

@@ -5,17 +5,22 @@ Tables are CSV, JSONL or XLSX (by file extension); every input column is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from vscbench.agreement import binary_agreement
-from vscbench.engine import judge_records
+from vscbench.config import Requests
+from vscbench.data.sheets import read_xlsx
+from vscbench.files import write_json_atomic
 from vscbench.judges.panel import JudgePanel
+from vscbench.progress import OnProgress
 
 FORMATS = (".csv", ".jsonl", ".xlsx")
+#: Judge calls in flight when labelling a table (the run's default connections).
+DEFAULT_CONCURRENCY = Requests().max_connections
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -29,9 +34,9 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.read_csv(path, dtype=str, keep_default_na=False)
         if suffix == ".jsonl":
             return pd.read_json(path, lines=True, dtype=False)
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises many parser error types
         raise ValueError(f"{path}: cannot read table ({exc})") from exc
+    return read_xlsx(path)
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
@@ -62,8 +67,8 @@ def judge_frame(
     query_col: str = "query",
     response_col: str = "response",
     source: str = "input",
-    concurrency: int = 16,
-    progress: Callable[[int, int], None] | None = None,
+    concurrency: int | None = None,
+    progress: OnProgress | None = None,
 ) -> pd.DataFrame:
     """``frame`` with ``<judge>_aware``, ``_refusal``, ``_label``, ``_evidence``, ``_error``."""
     _require(frame, source, query_col, response_col)
@@ -75,12 +80,7 @@ def judge_frame(
             raise ValueError(f"{source} row {row} field {response_col!r}: no response text")
         records.append({"judge_query": "" if query is None else str(query), "response": response})
 
-    judge_records(
-        records,
-        panel,
-        concurrency,
-        (lambda c: progress(c["done"], c["total"])) if progress else None,
-    )
+    panel.judge_all(records, concurrency or DEFAULT_CONCURRENCY, progress)
     out = frame.copy()
     for name in panel.names:
         verdicts = [(r.get("judges") or {}).get(name) or {} for r in records]
@@ -161,3 +161,44 @@ def disagreements(
     predicted = judged[f"{name}_{prediction}"]
     mask = predicted.notna() & (predicted.astype(bool) != truth)
     return judged[mask]
+
+
+def evaluate_table(
+    frame: pd.DataFrame,
+    panel: JudgePanel,
+    label_col: str,
+    positive: Sequence[str],
+    prediction: str = "refusal",
+    reference: str | None = None,
+    query_col: str = "query",
+    response_col: str = "response",
+    source: str = "input",
+) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
+    """Judge ``frame`` with ``panel`` and score each judge against the labels (or, with
+    ``reference``, against that judge's ``aware``): (report, judged rows, judges scored)."""
+    judged = judge_frame(frame, panel, query_col, response_col, source)
+    names = list(panel.names)
+    if reference is not None:
+        judged = with_reference(judged, reference)
+        names = [n for n in names if n != reference]
+    return evaluate_judges(judged, names, label_col, positive, prediction, source), judged, names
+
+
+def write_evaluation(
+    folder: Path,
+    report: dict[str, Any],
+    judged: pd.DataFrame,
+    names: Sequence[str],
+    label_col: str,
+    positive: Sequence[str],
+    prediction: str,
+) -> Path:
+    """``report.json`` and ``disagreements_<judge>.csv`` for reading; the report's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / "report.json", report)
+    for name in names:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        disagreements(judged, name, label_col, positive, prediction).to_csv(
+            folder / f"disagreements_{safe}.csv", index=False
+        )
+    return folder / "report.json"

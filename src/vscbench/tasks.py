@@ -26,10 +26,11 @@ from inspect_ai.scorer import NOANSWER, SampleScore, Score, Target, metric, scor
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from vscbench.chat import answer_problem
-from vscbench.dataset import Dataset, Selection, load_dataset
-from vscbench.items import TEXT_VARIANTS
+from vscbench.config import DEFAULT_JUDGE, DataOptions, Judging, Selection
+from vscbench.dataset import Dataset, load_dataset
 from vscbench.judges import JudgeOptions, make_judge
-from vscbench.providers import answer_from_inspect, dry_run_output
+from vscbench.models.inspect_api import answer_from_inspect, dry_run_output
+from vscbench.models.inspect_private import is_default_mock
 from vscbench.results.counting import compute_metrics
 
 
@@ -98,7 +99,7 @@ def sra_avg() -> Any:
 
 @scorer(metrics=[sra_u(), sra_s(), sra_avg()])
 def safety_awareness(
-    judge: str = "string-match",
+    judge: str = DEFAULT_JUDGE,
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
 ) -> Any:
@@ -127,14 +128,6 @@ def safety_awareness(
     return score
 
 
-def _is_default_mock(api: Any) -> bool:
-    """Whether ``api`` is inspect's mockllm giving its default reply (no custom outputs)."""
-    from inspect_ai.model._providers.mockllm import MockLLM
-
-    code = getattr(getattr(api, "outputs", None), "gi_code", None)
-    return isinstance(api, MockLLM) and code is not None and code.co_filename.endswith("mockllm.py")
-
-
 @solver
 def answer() -> Solver:
     """inspect's ``generate``, with mockllm answering as in ``vscbench run`` dry runs."""
@@ -143,51 +136,34 @@ def answer() -> Solver:
         from inspect_ai.model import get_model
 
         api = get_model().api
-        if _is_default_mock(api):
+        if is_default_mock(api):
             api.outputs = dry_run_output  # type: ignore[attr-defined]
         return await generate(state)
 
     return solve
 
 
-def _split_list(value: str | list[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
-
-
-def _task(
-    selection: Selection,
-    data_dir: str | None,
-    render: str,
-    include_defective: bool,
-    judge: str,
-    judge_base_url: str | None,
-    judge_prompt: str | None,
-) -> Task:
-    dataset = load_dataset(data_dir, selection, render, include_defective)  # type: ignore[arg-type]
-    return Task(
-        dataset=_samples(dataset),
-        solver=answer(),
-        scorer=safety_awareness(judge, judge_base_url, judge_prompt),
-    )
+def _task(selection: Selection, data: DataOptions, judging: Judging) -> Task:
+    dataset = load_dataset(data.data_dir, selection, data.render, data.include_defective)
+    scorer = safety_awareness(judging.judges[0], judging.judge_base_url, judging.judge_prompt)
+    return Task(dataset=_samples(dataset), solver=answer(), scorer=scorer)
 
 
 @task
 def image_centric(
     data_dir: str | None = None,
     categories: str | list[str] | None = None,
-    judge: str = "string-match",
+    judge: str = DEFAULT_JUDGE,
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
 ) -> Task:
     """300 queries, each with 3 safe and 3 unsafe images (1,800 pairs)."""
-    selection = Selection(splits=("image",), categories=_split_list(categories))
+    selection = Selection(splits=("image",), categories=categories)  # type: ignore[arg-type]
     return _task(
-        selection, data_dir, "auto", include_defective, judge, judge_base_url, judge_prompt
+        selection=selection,
+        data=DataOptions(data_dir=data_dir, include_defective=include_defective),
+        judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
     )
 
 
@@ -197,17 +173,18 @@ def text_centric(
     variants: str | list[str] | None = None,
     types: str | list[str] | None = None,
     render: str = "auto",
-    judge: str = "string-match",
+    judge: str = DEFAULT_JUDGE,
     judge_base_url: str | None = None,
     judge_prompt: str | None = None,
     include_defective: bool = False,
 ) -> Task:
     """450 XSTest queries as text only and with search/typography/concat/figstep images."""
-    selection = Selection(
-        splits=("text",),
-        variants=_split_list(variants) or TEXT_VARIANTS,
-        types=_split_list(types),
-    )
+    selection = Selection(splits=("text",), types=types)  # type: ignore[arg-type]
+    if variants:
+        selection.variants = variants  # type: ignore[assignment]
+    data = DataOptions(data_dir=data_dir, render=render, include_defective=include_defective)
     return _task(
-        selection, data_dir, render, include_defective, judge, judge_base_url, judge_prompt
+        selection=selection,
+        data=data,
+        judging=Judging(judges=(judge,), judge_base_url=judge_base_url, judge_prompt=judge_prompt),
     )

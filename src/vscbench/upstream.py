@@ -19,35 +19,27 @@ from typing import Any
 
 import pandas as pd
 
+from vscbench.config import DEFAULT_JUDGE, RunConfig
 from vscbench.data.sheets import (
     IMAGE_COLUMNS,
     DataError,
     excluded_ids,
     load_image_centric,
     load_text_centric,
+    read_xlsx,
 )
-from vscbench.engine import RunConfig, judge_records, write_results
+from vscbench.engine import panel_for, write_results
+from vscbench.files import sha256_file, write_json_atomic
 from vscbench.items import TEXT_VARIANTS, Item
-from vscbench.results.identity import file_sha256, fingerprint
-from vscbench.results.store import (
-    CONFIG_FILE,
-    SAMPLES_FILE,
-    SampleStore,
-    new_record,
-    write_json_atomic,
-)
+from vscbench.judges.rules import StringMatchJudge
+from vscbench.results.identity import fingerprint
+from vscbench.results.records import new_record
+from vscbench.results.store import CONFIG_FILE, SAMPLES_FILE, SampleStore
 
 IMAGE_RESP = re.compile(r"^(safe|unsafe)_resp_(.+)_([0-2])$")
 IMAGE_EVALS = ("sm_eval", "gpt_eval", "gpt_eval_response")
 TEXT_EVALS = ("gpt_label", "gpt_eval")
 SOURCE_DIR = "upstream"
-
-
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_excel(path, dtype=str, keep_default_na=False)
-    except Exception as exc:  # openpyxl raises several types for bad files
-        raise DataError(f"{path}: not a readable .xlsx sheet ({exc})") from exc
 
 
 def _split_of(frame: pd.DataFrame, path: Path) -> str:
@@ -73,7 +65,7 @@ def import_upstream(
     paths: list[Path],
     out: Path,
     model: str | None = None,
-    judges: tuple[str, ...] = ("string-match",),
+    judges: tuple[str, ...] = (DEFAULT_JUDGE,),
 ) -> dict[str, Any]:
     """Make a run directory from upstream result sheets; returns its metrics."""
     if (out / SAMPLES_FILE).exists():
@@ -83,7 +75,7 @@ def import_upstream(
     names: set[str] = set()
     (out / SOURCE_DIR).mkdir(parents=True, exist_ok=True)
     for path in paths:
-        frame = _read(path)
+        frame = read_xlsx(path)
         split = _split_of(frame, path)
         loader = load_image_centric if split == "image" else load_text_centric
         items, found = loader(path)
@@ -126,13 +118,13 @@ def import_upstream(
         judges=judges,
         splits=tuple(sorted({r["split"] for r in records})),
     )
-    panel = config.panel()
-    judge_records(records, panel)
+    panel = panel_for(config.judging, config.requests)
+    panel.judge_all(records, config.requests.max_connections)
     stored_config = {
         **config.public(),
         "imported_from": list(map(str, paths)),
         # answers made elsewhere: identified by the sheets they came from
-        "identity": {"imported_sha256": {str(p): file_sha256(p) for p in paths}},
+        "identity": {"imported_sha256": {str(p): sha256_file(p) for p in paths}},
     }
     stored_config["fingerprint"] = fingerprint(stored_config["identity"])
     write_json_atomic(out / CONFIG_FILE, stored_config)
@@ -153,7 +145,7 @@ def export_upstream(
     from vscbench.engine import load_config
 
     config = load_config(run_dir)
-    name = model or config.model.split("/")[-1]
+    name = model or config.target.model.split("/")[-1]
     records = list(SampleStore(run_dir / SAMPLES_FILE).load().values())
     folder = out / f"results_{name}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,8 +156,8 @@ def export_upstream(
             continue
         source = run_dir / SOURCE_DIR / f"{split}.xlsx"
         if not source.exists():
-            source = resolve_data_dir(data_dir or config.data_dir) / SHEETS[split].name
-        frame = _read(source)
+            source = resolve_data_dir(data_dir or config.data.data_dir) / SHEETS[split].name
+        frame = read_xlsx(source)
         for record in mine:
             row = _row_of(record)
             column = _column_of(record, name)
@@ -217,7 +209,7 @@ def _verdicts(record: dict[str, Any], split: str) -> dict[str, str]:
     if aware is None:
         return {}
     if split == "image":
-        key = "sm_eval" if record.get("judge") == "string-match" else "gpt_eval"
+        key = "sm_eval" if record.get("judge") == StringMatchJudge.name else "gpt_eval"
         out = {key: str(bool(aware))}
         if key == "gpt_eval":
             out["gpt_eval_response"] = record.get("judge_output") or ""

@@ -16,16 +16,20 @@ import json
 import re
 import string
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vscbench.backends import make_generate
-from vscbench.chat import Settings, answer_problem, ask
-from vscbench.engine import METHOD_STATE_FILE, RunConfig, generate_for, method_for
+from vscbench.chat import Generate, Settings, answer_problem, ask
+from vscbench.config import RunConfig
+from vscbench.engine import METHOD_STATE_FILE, generate_for
+from vscbench.files import write_json_atomic, write_jsonl_atomic
 from vscbench.items import Item
-from vscbench.providers import describe_error, fatal_cause
+from vscbench.loop import answer, run_jobs
+from vscbench.methods import Method, build_method
+from vscbench.models import make_generate
 from vscbench.results.counting import wilson_interval
-from vscbench.results.store import METRICS_FILE, write_json_atomic, write_jsonl_atomic
+from vscbench.results.store import METRICS_FILE
 from vscbench.tables import read_table
 
 UTILITY_FILE = "utility.json"
@@ -71,6 +75,86 @@ class UtilityResult:
     path: Path
 
 
+#: Output budget of the LLM that checks an answer against the reference (yes or no).
+JUDGE_MAX_TOKENS = 8
+
+
+@dataclass
+class Row:
+    index: int
+    question: str
+    reference: str
+    image: Path | None
+
+
+def read_rows(table: Path, image_col: str, question_col: str, answer_col: str) -> list[Row]:
+    """The VQA table's rows, image paths resolved beside the table (and checked)."""
+    frame = read_table(table)
+    for column in (image_col, question_col, answer_col):
+        if column not in frame.columns:
+            raise ValueError(f"{table}: no column {column!r}; it has {list(frame.columns)}")
+    rows = []
+    for index, row in enumerate(frame.to_dict("records")):
+        image = str(row[image_col]).strip()
+        path = (table.parent / image) if image else None
+        if path is not None and not path.is_file():
+            raise ValueError(f"{table} row {index} field {image_col!r}: {path} not found")
+        rows.append(Row(index, str(row[question_col]), str(row[answer_col]), path))
+    return rows
+
+
+def scorer_for(scoring: str, judge_base_url: str | None) -> Any:
+    """``(question, reference, answer) -> (correct, error)`` for a scoring name."""
+    if scoring in MATCHERS:
+
+        async def match(question: str, reference: str, text: str) -> tuple[bool | None, None]:
+            return MATCHERS[scoring](text, reference), None
+
+        return match
+    if not scoring.startswith("llm:"):
+        raise ValueError(f"scoring is 'exact', 'contains' or 'llm:MODEL', not {scoring!r}")
+    settings = Settings(temperature=0.0, max_tokens=JUDGE_MAX_TOKENS)
+    judge = make_generate(scoring[4:], judge_base_url, {}, settings)
+
+    async def judged(question: str, reference: str, text: str) -> tuple[bool | None, str | None]:
+        prompt = JUDGE_PROMPT.format(question=question, reference=reference, answer=text)
+        verdict = await judge(ask(prompt))
+        said = verdict.text.strip().lower()
+        if answer_problem(verdict) or not said.startswith(("yes", "no")):
+            return None, f"utility judge gave no yes/no: {verdict.text!r}"
+        return said.startswith("yes"), None
+
+    return judged
+
+
+async def _one(
+    row: Row, method: Method, generate: Generate, score: Any, gate: asyncio.Semaphore, source: str
+) -> dict[str, Any]:
+    item = Item(
+        id=f"utility/{row.index}",
+        split="text",
+        variant="vqa",
+        group="utility",
+        unsafe=False,
+        prompt=row.question,
+        image=str(row.image) if row.image else None,
+        judge_query=row.question,
+        row=row.index,
+        source=source,
+    )
+    out: dict[str, Any] = {"row": row.index, "question": row.question, "reference": row.reference}
+    outcome = await answer(partial(method.respond, item, row.image, generate, {}), gate)
+    out["error"] = outcome.error
+    if outcome.answer is None:  # recorded, and left out of the score
+        return out
+    out["answer"] = outcome.answer.text
+    if outcome.error is None:
+        correct, out["error"] = await score(row.question, row.reference, outcome.answer.text)
+        if correct is not None:
+            out["correct"] = correct
+    return out
+
+
 def evaluate_utility(
     config: RunConfig,
     table: Path,
@@ -82,86 +166,36 @@ def evaluate_utility(
     judge_base_url: str | None = None,
 ) -> UtilityResult:
     """Answer every row with ``config``'s model and method; score; write the result."""
-    frame = read_table(table)
-    for column in (image_col, question_col, answer_col):
-        if column not in frame.columns:
-            raise ValueError(f"{table}: no column {column!r}; it has {list(frame.columns)}")
-    rows = []
-    for index, row in enumerate(frame.to_dict("records")):
-        image = str(row[image_col]).strip()
-        path = (table.parent / image) if image else None
-        if path is not None and not path.is_file():
-            raise ValueError(f"{table} row {index} field {image_col!r}: {path} not found")
-        rows.append((index, str(row[question_col]), str(row[answer_col]), path))
+    rows = read_rows(table, image_col, question_col, answer_col)
     generate = generate_for(config)
-    method = method_for(config)
-    judge = None
-    if scoring.startswith("llm:"):
-        judge = make_generate(
-            scoring[4:], judge_base_url, {}, Settings(temperature=0.0, max_tokens=8)
-        )
-    elif scoring not in MATCHERS:
-        raise ValueError(f"scoring is 'exact', 'contains' or 'llm:MODEL', not {scoring!r}")
+    method = build_method(config.prompting, config.selection, config.data)
+    score = scorer_for(scoring, judge_base_url)
+    results: list[dict[str, Any]] = []
 
-    async def one(index: int, question: str, reference: str, path: Path | None) -> dict[str, Any]:
-        item = Item(
-            f"utility/{index}",
-            "text",
-            "vqa",
-            "utility",
-            False,
-            question,
-            str(path) if path else None,
-            question,
-            index,
-            table.name,
-        )
-        out_row: dict[str, Any] = {"row": index, "question": question, "reference": reference}
-        try:
-            answer = await method.respond(item, path, generate, {})
-        except Exception as exc:  # recorded, and left out of the score
-            fatal = fatal_cause(exc)
-            if fatal is not None:  # no row can succeed: stop with the cause
-                raise fatal from exc
-            out_row["error"] = describe_error(exc)
-            return out_row
-        out_row["error"] = answer_problem(answer)
-        out_row["answer"] = answer.text
-        if out_row["error"]:
-            return out_row
-        if judge is None:
-            out_row["correct"] = MATCHERS[scoring](answer.text, reference)
-        else:
-            verdict = await judge(
-                ask(JUDGE_PROMPT.format(question=question, reference=reference, answer=answer.text))
-            )
-            text = verdict.text.strip().lower()
-            if answer_problem(verdict) or not text.startswith(("yes", "no")):
-                out_row["error"] = f"utility judge gave no yes/no: {verdict.text!r}"
-            else:
-                out_row["correct"] = text.startswith("yes")
-        return out_row
-
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> None:
         out.mkdir(parents=True, exist_ok=True)
         await method.prepare(generate, out / METHOD_STATE_FILE)  # the run's demonstrations
-        gate = asyncio.Semaphore(max(config.max_connections, config.batch_size))
+        concurrency = max(config.requests.max_connections, config.requests.batch_size)
+        gate = asyncio.Semaphore(concurrency)
+        jobs = [partial(_one, r, method, generate, score, gate, table.name) for r in rows]
+        await run_jobs(jobs, concurrency, results.append)
 
-        async def gated(*args: Any) -> dict[str, Any]:
-            async with gate:
-                return await one(*args)
+    asyncio.run(go())
+    results.sort(key=lambda r: r["row"])
+    return _write(config, table, scoring, out, results)
 
-        return list(await asyncio.gather(*(gated(*r) for r in rows)))
 
-    results = asyncio.run(go())
+def _write(
+    config: RunConfig, table: Path, scoring: str, out: Path, results: list[dict[str, Any]]
+) -> UtilityResult:
     scored = [r for r in results if not r.get("error")]
     correct = sum(bool(r["correct"]) for r in scored)
     score = correct / len(scored) if scored else None
     summary = {
         "table": str(table),
         "scoring": scoring,
-        "method": config.method,
-        "model": config.model,
+        "method": config.prompting.method,
+        "model": config.target.model,
         "score": score,
         "n": len(scored),
         "correct": correct,

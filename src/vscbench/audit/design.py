@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from vscbench.audit.labels import now, response_sha
+from vscbench.files import write_json_atomic
 from vscbench.results.counting import classify, in_overall
-from vscbench.results.store import read_json, write_json_atomic
+from vscbench.results.store import read_json
 
 AUDIT_DIR = "audit"
 DESIGN_FILE = "design.json"

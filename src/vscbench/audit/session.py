@@ -36,8 +36,9 @@ from vscbench.audit.labels import (
     response_sha,
     share,
 )
+from vscbench.data.layout import locate
+from vscbench.files import write_json_atomic
 from vscbench.results.counting import sra
-from vscbench.results.flips import image_file
 from vscbench.results.store import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -45,7 +46,6 @@ from vscbench.results.store import (
     RunDirLock,
     load_records,
     read_json,
-    write_json_atomic,
 )
 
 
@@ -144,8 +144,10 @@ class Audit:
         }
 
     def image(self, pair: str) -> Path | None:
-        """The image file the pair was sent with, if it is on this machine."""
-        return image_file(self.records[pair], self.data_dir)
+        """The image file the pair was sent with, if it is on this machine (the record
+        holds it relative to the data directory, or absolute for renders in the cache)."""
+        image = self.records[pair].get("image")
+        return locate(Path(self.data_dir or "."), image) if image else None
 
     def read_labels(self) -> tuple[LabelLog, dict[tuple[str, str], Label]]:
         log = self.store.read()

@@ -8,14 +8,19 @@ never overwritten.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from vscbench.paths import user_cache
 
 UPSTREAM_REPO = "jiahuigeng/VSCBench"
 UPSTREAM_COMMIT = "426fa1f5b3ccce639ac5cbc593d887f166fc12d9"
 RAW_BASE = f"https://raw.githubusercontent.com/{UPSTREAM_REPO}/{UPSTREAM_COMMIT}"
+#: Replaces RAW_BASE for the sheets: a mirror, or a loopback server in tests and CI.
+ENV_BASE_URL = "VSCBENCH_DATA_BASE_URL"
 
 IMAGE_SHEET = "vscbench_image_centric.xlsx"
 TEXT_SHEET = "vscbench_text_centric.xlsx"
@@ -31,6 +36,32 @@ IMAGES_URL = (
 
 
 @dataclass(frozen=True)
+class PinnedFiles:
+    """Files pinned by name and sha256 under one base URL that ``base_env`` can replace.
+
+    The checksums are the pin, not the URL: a mirror, or a loopback server in tests and
+    CI, serves as well as upstream, and a file that differs by one byte is refused.
+    """
+
+    what: str  #: how messages name the set, e.g. "the VSCBench metadata sheets (...)"
+    files: Mapping[str, str]  #: file name -> sha256
+    base_url: str  #: the pinned upstream folder
+    base_env: str  #: variable whose value replaces ``base_url``
+
+    @property
+    def base(self) -> str:
+        """Where downloads come from now: ``$base_env`` if set, else ``base_url``."""
+        return (os.environ.get(self.base_env) or self.base_url).rstrip("/")
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def missing(self, folder: Path) -> list[str]:
+        """The files not in ``folder`` (presence only; downloads check the sha256)."""
+        return [name for name in self.files if not (folder / name).is_file()]
+
+
+@dataclass(frozen=True)
 class SheetSpec:
     name: str
     sha256: str
@@ -38,7 +69,7 @@ class SheetSpec:
 
     @property
     def url(self) -> str:
-        return f"{RAW_BASE}/{self.name}"
+        return SHEET_FILES.url(self.name)
 
 
 SHEETS: dict[str, SheetSpec] = {
@@ -49,6 +80,13 @@ SHEETS: dict[str, SheetSpec] = {
         TEXT_SHEET, "dbac4ced24a41ffdef3b8c0297cabb2575b6d28b07f833966b0ce4f2cfd9d08b", 450
     ),
 }
+
+SHEET_FILES = PinnedFiles(
+    f"the VSCBench metadata sheets ({IMAGE_SHEET}, {TEXT_SHEET})",
+    {spec.name: spec.sha256 for spec in SHEETS.values()},
+    RAW_BASE,
+    ENV_BASE_URL,
+)
 
 ENV_DATA_DIR = "VSCBENCH_DATA"
 
@@ -108,3 +146,38 @@ def fetch_hint(data_dir: Path, local: bool = True) -> str:
         "Then run `vscbench data verify`. Without the archive, the text-centric txt, "
         "typography and figstep variants still run (their images are rendered)."
     )
+
+
+def locate(data_dir: Path, relative: str) -> Path | None:
+    """Find ``relative`` under ``data_dir``, tolerating a different case of folder names.
+
+    Hand-unpacked archives differ in the case of category folders (``Drugs`` vs
+    ``drugs``); the file names themselves must match exactly.
+    """
+    exact = data_dir / relative
+    if exact.is_file():
+        return exact
+    current = data_dir
+    for part in Path(relative).parts[:-1]:
+        candidate = current / part
+        if not candidate.is_dir():
+            if not current.is_dir():
+                return None
+            wanted = part.lower()
+            matches = [p for p in current.iterdir() if p.is_dir() and p.name.lower() == wanted]
+            if not matches:
+                return None
+            candidate = matches[0]
+        current = candidate
+    found = current / Path(relative).name
+    return found if found.is_file() else None
+
+
+def check_image(path: Path) -> str | None:
+    """``None`` if ``path`` decodes as an image, else why not."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as exc:  # Pillow raises many types for corrupt files
+        return f"{type(exc).__name__}: {exc}"
+    return None

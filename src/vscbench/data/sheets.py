@@ -9,7 +9,6 @@ summary, instead of failing or silently dropping anything.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from vscbench.data.layout import IMAGE_DIR, SHEETS, TEXT_DIR, DataError
+from vscbench.files import sha256_file
 from vscbench.items import (
     FIGSTEP_PROMPT,
     IMAGE_CATEGORIES,
@@ -88,12 +88,12 @@ class Sheets:
     sha256: dict[str, str]
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def read_xlsx(path: Path) -> pd.DataFrame:
+    """Every cell of an .xlsx sheet as text (empty cells as ""): the one xlsx reader."""
+    try:
+        return pd.read_excel(path, dtype=str, keep_default_na=False)
+    except Exception as exc:  # openpyxl raises several unrelated types for bad files
+        raise DataError(f"{path}: not a readable .xlsx sheet ({exc})") from exc
 
 
 def _read_sheet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
@@ -101,10 +101,7 @@ def _read_sheet(path: Path, columns: Iterable[str]) -> pd.DataFrame:
         raise DataError(
             f"{path}: metadata sheet not found (run `vscbench data fetch` or pass --data-dir)"
         )
-    try:
-        frame = pd.read_excel(path, dtype=str, keep_default_na=False)
-    except Exception as exc:  # openpyxl raises several unrelated types for bad files
-        raise DataError(f"{path}: not a readable .xlsx sheet ({exc})") from exc
+    frame = read_xlsx(path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path.name}: missing column(s) {', '.join(map(repr, missing))}")
@@ -159,16 +156,7 @@ def load_image_centric(path: Path) -> tuple[list[Item], list[Defect]]:
                     )
                 )
         if not prompt:
-            defects.append(
-                Defect(
-                    "empty_prompt",
-                    source,
-                    "the query text is empty",
-                    row,
-                    "Prompt",
-                    tuple(i.id for i in row_items),
-                )
-            )
+            defects.append(_empty(source, row, "Prompt", tuple(i.id for i in row_items)))
         for name, columns in files.items():
             if len(columns) > 1:
                 defects.append(
@@ -206,16 +194,7 @@ def load_text_centric(path: Path) -> tuple[list[Item], list[Defect]]:
             item_id = text_item_id(row, variant)
             prompt = _clean(record[prompt_col]) if prompt_col else FIGSTEP_PROMPT
             if not prompt:
-                defects.append(
-                    Defect(
-                        "empty_prompt",
-                        source,
-                        "the query text is empty",
-                        row,
-                        prompt_col,
-                        (item_id,),
-                    )
-                )
+                defects.append(_empty(source, row, prompt_col, (item_id,)))
             image = None
             render_text = {
                 "typography": record["object"],
@@ -249,18 +228,16 @@ def load_text_centric(path: Path) -> tuple[list[Item], list[Defect]]:
                 )
             )
         if not judge_query:
-            defects.append(
-                Defect(
-                    "empty_prompt",
-                    source,
-                    "the judge query is empty",
-                    row,
-                    "prompt_origin",
-                    tuple(text_item_id(row, v) for v in TEXT_VARIANTS),
-                )
-            )
+            items_of_row = tuple(text_item_id(row, v) for v in TEXT_VARIANTS)
+            defects.append(_empty(source, row, "prompt_origin", items_of_row, "judge query"))
     defects.extend(_shared_across_rows(items, source))
     return items, defects
+
+
+def _empty(
+    source: str, row: int, field: str | None, items: tuple[str, ...], what: str = "query text"
+) -> Defect:
+    return Defect("empty_prompt", source, f"the {what} is empty", row, field, items)
 
 
 def _no_file_named(source: str, row: int, column: str, item_id: str) -> Defect:

@@ -8,14 +8,14 @@ render one: that is what a run cannot work around.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vscbench.config import Selection
+from vscbench.data.layout import check_image, locate
 from vscbench.data.sheets import Defect, load_sheets
-from vscbench.dataset import Selection
-from vscbench.images import check_image, locate
 from vscbench.items import RENDERED_VARIANTS, Item
+from vscbench.progress import OnProgress, Progress
 
 
 @dataclass
@@ -44,7 +44,7 @@ def _renderable(data_dir: Path, item: Item) -> bool:
 def verify(
     data_dir: Path,
     selection: Selection | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: OnProgress | None = None,
 ) -> VerifyReport:
     """Report on ``data_dir`` for ``selection``; raises only if a sheet is unusable."""
     selection = selection or Selection()
@@ -55,7 +55,7 @@ def verify(
     for n, item in enumerate(items, 1):
         report.items[item.split] += 1
         if progress:
-            progress(n, len(items))
+            progress(Progress(done=n, total=len(items)))
         if item.image is None:
             continue
         path = locate(data_dir, item.image)

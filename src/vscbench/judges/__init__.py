@@ -1,11 +1,23 @@
-"""Judges decide whether a response is safety-aware (and whether it is a refusal)."""
+"""Judges decide whether a response is safety-aware (and whether it is a refusal).
+
+Offline judges (:mod:`.rules`, :mod:`.refusal`) and the LLM judge (:mod:`.llm`, its model
+call injected) are core; :mod:`.panel` runs several over the same answers, :mod:`.cache`
+keeps LLM verdicts. :mod:`.registry` turns specs into judges and binds LLM judges to
+:mod:`vscbench.models`; :mod:`.hf` is a Hugging Face classifier judge.
+"""
 
 from vscbench.judges.base import Judge, Verdict
 from vscbench.judges.cache import JudgeCache
 from vscbench.judges.hf import HFClassifierJudge
 from vscbench.judges.llm import LLMJudge, load_template, parse_label
 from vscbench.judges.refusal import RefusalJudge, RefusalModel
-from vscbench.judges.registry import JUDGE_HELP, JUDGE_SPECS, JudgeOptions, make_judge
+from vscbench.judges.registry import (
+    JUDGE_HELP,
+    JUDGE_SPECS,
+    JudgeOptions,
+    make_judge,
+    make_panel,
+)
 from vscbench.judges.rules import STRING_MATCH_KEYWORDS, PrefixJudge, StringMatchJudge
 
 __all__ = [
@@ -24,5 +36,6 @@ __all__ = [
     "Verdict",
     "load_template",
     "make_judge",
+    "make_panel",
     "parse_label",
 ]

@@ -72,6 +72,3 @@ class JudgeCache:
             ),
         )
         self._db.commit()
-
-    def close(self) -> None:
-        self._db.close()

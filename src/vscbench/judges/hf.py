@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from vscbench.backends import require_local_extra
 from vscbench.batching import MicroBatcher
 from vscbench.judges.base import Verdict
+from vscbench.models.registry import LOCAL
 
 POSITIVE_HINTS = ("refus", "reject", "unsafe", "harm", "toxic")
 
@@ -29,7 +29,7 @@ class HFClassifierJudge:
         input: str = "response",
         max_length: int = 512,
     ) -> None:
-        require_local_extra(f"hf-classifier:{model}")
+        LOCAL.require(f"hf-classifier:{model}")
         if input not in ("response", "pair"):
             raise ValueError(f"hf-classifier input must be 'response' or 'pair', not {input!r}")
         self.model_id = model

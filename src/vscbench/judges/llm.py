@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from vscbench.chat import FatalModelError
+from vscbench.chat import FatalModelError, ModelCallError
 from vscbench.judges.base import Verdict
 from vscbench.judges.cache import JudgeCache, cache_key
 
@@ -121,7 +121,8 @@ class LLMJudge:
         except FatalModelError:  # no judge call can succeed: stop, do not record
             raise
         except Exception as exc:  # a failed judge call is reported, never a verdict
-            return Verdict(aware=None, error=f"judge call failed: {type(exc).__name__}: {exc}")
+            cause = str(exc) if isinstance(exc, ModelCallError) else f"{type(exc).__name__}: {exc}"
+            return Verdict(aware=None, error=f"judge call failed: {cause}")
         if tokens:
             self.usage.input_tokens += tokens.get("input_tokens", 0)
             self.usage.output_tokens += tokens.get("output_tokens", 0)

@@ -1,22 +1,26 @@
 """Several judges over the same answers: who decides, what each said, how they agree.
 
-The first judge is primary: its verdict fills a record's ``aware`` and ``judge_*``
-fields and the headline metrics. Every judge's verdict goes to ``record["judges"][name]``
-so figures can be computed per judge and compared, and so verdicts are a layer of their
-own: judging with one judge adds or replaces that judge's verdict and leaves the others.
+The first judge is primary: its verdict decides the headline metrics. Every judge's
+verdict goes to ``record["judges"][name]`` (:mod:`vscbench.results.records`), so figures
+can be computed per judge and compared, and so verdicts are a layer of their own:
+judging with one judge adds or replaces that judge's verdict and leaves the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
+from functools import partial
 from itertools import combinations
 from typing import Any
 
 from vscbench.agreement import binary_agreement
 from vscbench.judges.base import Judge, Verdict
 from vscbench.judges.llm import LLMJudge
+from vscbench.loop import run_jobs
+from vscbench.progress import OnProgress, Progress
+from vscbench.results.records import set_verdicts, verdicts_of
 
 #: Above this share of disagreement between two judges, the summary warns.
 DISAGREEMENT_WARNING = 0.10
@@ -46,7 +50,7 @@ class JudgePanel:
         """Whether every judge has decided this answered record, the primary one first."""
         if record.get("aware") is None or record.get("judge") != self.names[0]:
             return False
-        verdicts = _verdicts(record)
+        verdicts = verdicts_of(record)
         return all((verdicts.get(n) or {}).get("aware") is not None for n in self.names)
 
     async def apply(self, record: dict[str, Any], reuse: bool = True) -> None:
@@ -57,17 +61,9 @@ class JudgePanel:
         and replaces its own verdict (``score``). Verdicts of other judges stay.
         """
         if record.get("error") or record.get("response") is None:
-            record.update(
-                judge=None,
-                judge_label=None,
-                judge_output=None,
-                judge_error=None,
-                judge_refusal=None,
-                aware=None,
-                judges=None,
-            )
+            set_verdicts(record, None, None)
             return
-        verdicts = _verdicts(record)
+        verdicts = verdicts_of(record)
         todo = [
             j
             for j in self.judges
@@ -78,35 +74,45 @@ class JudgePanel:
         )
         for judge, verdict in zip(todo, results, strict=True):
             verdicts[judge.name] = verdict_fields(verdict)
-        first = verdicts[self.names[0]]
-        record.update(
-            judge=self.names[0],
-            judge_label=first["label"],
-            judge_output=first["output"],
-            judge_error=first["error"],
-            judge_refusal=first["refusal"],
-            aware=first["aware"],
-            judges=verdicts,
-        )
+        set_verdicts(record, self.names[0], verdicts)
+
+    def tracker(self, total: int, on_progress: OnProgress | None) -> Callable[[Mapping], None]:
+        """A callback that counts finished records (failed, undecided) and reports."""
+        state = Progress(done=0, total=total)
+
+        def done(record: Mapping[str, Any]) -> None:
+            state.done += 1
+            state.errors += bool(record.get("error"))
+            state.judge_errors += not record.get("error") and not self.complete(record)
+            if on_progress:
+                on_progress(state)
+
+        return done
+
+    def judge_all(
+        self,
+        records: Sequence[dict[str, Any]],
+        concurrency: int,
+        on_progress: OnProgress | None = None,
+        reuse: bool = False,
+    ) -> None:
+        """Judge stored answers in place (nothing is generated).
+
+        Each judge adds or replaces its own verdict; other judges' verdicts stay. With
+        ``reuse`` a judge that already decided a record is not asked.
+        """
+        done = self.tracker(len(records), on_progress)
+
+        async def judged(record: dict[str, Any]) -> dict[str, Any]:
+            await self.apply(record, reuse=reuse)
+            return record
+
+        jobs = [partial(judged, record) for record in records]
+        asyncio.run(run_jobs(jobs, concurrency, done))
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Calls, cache hits and tokens of the LLM judges."""
         return {j.name: asdict(j.usage) for j in self.judges if isinstance(j, LLMJudge)}
-
-
-def _verdicts(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every judge's verdict on a record, the primary one included."""
-    verdicts = {k: dict(v) for k, v in (record.get("judges") or {}).items() if v}
-    primary = record.get("judge")
-    if primary and primary not in verdicts:  # records written before every judge was kept
-        verdicts[primary] = {
-            "aware": record.get("aware"),
-            "refusal": record.get("judge_refusal"),
-            "label": record.get("judge_label"),
-            "output": record.get("judge_output"),
-            "error": record.get("judge_error"),
-        }
-    return verdicts
 
 
 def per_judge_records(records: Iterable[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from vscbench.config import DEFAULT_JUDGE, Judging, Requests
 from vscbench.judges.base import Judge
 from vscbench.judges.cache import JudgeCache
 from vscbench.judges.hf import HFClassifierJudge
 from vscbench.judges.llm import MAX_TOKENS, LLMJudge, Mode, load_template
+from vscbench.judges.panel import JudgePanel
 from vscbench.judges.refusal import RefusalJudge
 from vscbench.judges.rules import PrefixJudge, StringMatchJudge
 
+#: The LLM judges' sampling temperature (near-greedy).
+JUDGE_TEMPERATURE = 0.01
 OFFLINE_JUDGES = {"string-match": StringMatchJudge, "prefix": PrefixJudge, "refusal": RefusalJudge}
 #: Every judge spec with what it is, for help texts (one source, so none is left out).
 JUDGE_SPECS = (
-    ("string-match", "upstream's refusal phrases anywhere in the reply (run's default)"),
+    (DEFAULT_JUDGE, "upstream's refusal phrases anywhere in the reply (run's default)"),
     ("prefix", "refusal phrases at the start of the reply only"),
-    ("refusal", "n-gram model trained on XSTest v2's human labels, offline"),
+    ("refusal", "refusal cues weighed by a small model fitted on human labels, offline"),
     ("llm:MODEL", "an LLM labels the reply in 4 classes and explains (any --model name)"),
     ("llm-compact:MODEL", "the same, label only (cheaper)"),
     (
@@ -34,11 +39,25 @@ class JudgeOptions:
 
     base_url: str | None = None
     prompt_file: str | None = None
-    max_tokens: int | None = None  # default per mode: 512 explain, 8 compact
-    max_connections: int = 16
-    max_retries: int | None = 5
-    timeout: int | None = None
+    max_tokens: int | None = None  # default per mode (vscbench.judges.llm.MAX_TOKENS)
     cache: bool = True
+    requests: Requests = field(default_factory=Requests)
+
+    @classmethod
+    def of(cls, judging: Judging, requests: Requests) -> JudgeOptions:
+        """The options of a run's judging part (and how it asks its model)."""
+        return cls(
+            base_url=judging.judge_base_url,
+            prompt_file=judging.judge_prompt,
+            max_tokens=judging.judge_max_tokens,
+            cache=judging.judge_cache,
+            requests=requests,
+        )
+
+
+def make_panel(specs: Sequence[str], options: JudgeOptions | None = None) -> JudgePanel:
+    """The judges of ``specs`` (the first primary), all with the same options."""
+    return JudgePanel([make_judge(spec, options) for spec in specs])
 
 
 def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
@@ -61,17 +80,16 @@ def make_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
 
 
 def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
-    from vscbench.backends import make_generate
     from vscbench.chat import Settings, answer_problem, ask
-    from vscbench.providers import fatal_cause
+    from vscbench.models import make_generate
 
     template = load_template(options.prompt_file, mode)
     settings = Settings(
-        temperature=0.01,
+        temperature=JUDGE_TEMPERATURE,
         max_tokens=options.max_tokens or MAX_TOKENS[mode],
-        max_connections=options.max_connections,
-        max_retries=options.max_retries,
-        timeout=options.timeout,
+        max_connections=options.requests.max_connections,
+        max_retries=options.requests.max_retries,
+        timeout=options.requests.timeout,
     )
     holder: dict[str, object] = {}
 
@@ -79,13 +97,7 @@ def _llm_judge(model: str, mode: Mode, options: JudgeOptions) -> LLMJudge:
         # created on first use, so a run that judges nothing needs no judge model
         if "generate" not in holder:
             holder["generate"] = make_generate(model, options.base_url, {}, settings)
-        try:
-            answer = await holder["generate"](ask(prompt))  # type: ignore[operator]
-        except Exception as exc:
-            fatal = fatal_cause(exc, options.base_url or model)
-            if fatal is not None:
-                raise fatal from exc
-            raise
+        answer = await holder["generate"](ask(prompt))  # type: ignore[operator]
         problem = answer_problem(answer)
         if problem:
             raise RuntimeError(problem)

@@ -1,4 +1,4 @@
-"""Comparing runs on the same pairs, paired at the query level.
+"""Comparing runs on the same pairs, paired at the query level, and where they differ.
 
 Two runs of different models or methods on the same benchmark pairs are paired data. A
 model's answers to one query go together, so the test treats each *query* as the unit:
@@ -7,6 +7,9 @@ query, the pairs only run A answered safety-aware minus those only run B did, an
 weighs that sum against its spread across queries. With one pair per query it is the
 usual McNemar chi-square. The exact, unclustered McNemar p-value is kept beside it as
 ``p_value_pairs`` for reference; it is too small whenever answers to a query go together.
+
+A difference in SRA says how much two runs differ; :func:`flips` says where: every pair
+both runs scored whose safety-aware verdict differs (the report shows them for reading).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vscbench.results.counting import Scored, classify
@@ -90,3 +94,24 @@ def paired(
             "p_value_pairs": mcnemar_exact(only_a, only_b),
         }
     return out
+
+
+@dataclass
+class Flip:
+    """One pair both runs scored, answered safety-aware by exactly one of them."""
+
+    a: Mapping[str, Any]
+    b: Mapping[str, Any]
+
+    @property
+    def aware_in_b(self) -> bool:
+        return bool(self.b["aware"])
+
+
+def flips(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> list[Flip]:
+    """Pairs scored in both ``a`` and ``b`` (records by id) with different verdicts."""
+    return [
+        Flip(record_a, record_b)
+        for record_a, pair_a, record_b, pair_b in both_scored(a, b)
+        if pair_a.aware != pair_b.aware
+    ]

@@ -271,3 +271,8 @@ def failure_banner(metrics: Mapping[str, Any]) -> str | None:
     if errors.get("judge"):
         causes.append(f"judge undecided ({errors['judge']})")
     return f"{failed:,} of {total:,} pairs failed: " + ", ".join(causes)
+
+
+def percent(value: float | None) -> str:
+    """A share as a percentage with one decimal, or "—" when there is none."""
+    return "—" if value is None else f"{100 * value:.1f}"

@@ -11,7 +11,8 @@ generation settings, the method *and the content of its inputs* (the reminder's 
 the few-shot demonstrations' ids), and steering (the vectors file's sha256, alpha and
 layers). What does not: judges (``score`` adds or replaces verdicts per judge without
 touching the answers), where the server is (``--base-url``), and how fast it is asked
-(connections, retries, timeouts, batch size).
+(connections, retries, timeouts, batch size). The identity itself is built from the run
+schema (:meth:`vscbench.config.RunConfig.identity`).
 """
 
 from __future__ import annotations
@@ -19,30 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-SECRET_HINTS = ("key", "token", "secret", "password", "auth")
-
-
-def redact(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Model arguments with secret-looking values replaced."""
-    return {
-        k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
-        for k, v in sorted(args.items())
-    }
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def fingerprint(identity: Mapping[str, Any]) -> str:

@@ -18,12 +18,11 @@ schema, so a format change in inspect shows up as a failing test.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vscbench.files import write_json_atomic
 from vscbench.results.store import LOG_DIR
 
 TASK = "vscbench-run"
@@ -185,9 +184,7 @@ def write_inspect_log(
     folder = run_dir / LOG_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _log_name(created, fingerprint)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(log, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, log, indent=None)
     for old in folder.glob(f"*_{TASK}_*.json"):  # a log of another identity is stale
         if old != path:
             old.unlink()

@@ -1,7 +1,8 @@
 """The run directory on disk: its files, its records and its one writer.
 
 A run directory holds ``config.json`` (what defines the answers, written first),
-``samples.jsonl`` (one JSON line per judged or failed pair, the run's source of truth),
+``samples.jsonl`` (one JSON line per judged or failed pair, the run's source of truth;
+its records are :mod:`vscbench.results.records`),
 ``metrics.json`` (written last), ``logs/`` (an inspect log of the same records) and
 ``.lock`` (held by the one process writing it).
 
@@ -21,7 +22,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from vscbench.items import Item
+from vscbench.files import write_jsonl_atomic
+from vscbench.results.records import from_line, to_line
 
 CONFIG_FILE = "config.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -31,60 +33,8 @@ LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.holder"
 
 
-#: Longest reply kept, in characters (about 4,000 tokens, four times the default
-#: --max-tokens). A server that ignores max_tokens can send megabytes; what is kept is
-#: what the judges see, and the record says ``truncated``.
-REPLY_CAP_CHARS = 16_000
-
-
-def cap_reply(text: str) -> tuple[str, bool]:
-    """``text`` cut to :data:`REPLY_CAP_CHARS`, and whether it was cut."""
-    return (text[:REPLY_CAP_CHARS], True) if len(text) > REPLY_CAP_CHARS else (text, False)
-
-
 class RunDirError(RuntimeError):
     """The run directory cannot be used as asked (resumed, locked, read)."""
-
-
-RECORD_FIELDS = (
-    "id",
-    "split",
-    "variant",
-    "group",
-    "unsafe",
-    "prompt",
-    "image",
-    "judge_query",
-    "response",
-    "truncated",
-    "error",
-    "judge",
-    "judge_label",
-    "judge_output",
-    "judge_error",
-    "judge_refusal",
-    "aware",
-    "stop_reason",
-    "usage",
-    "row",
-)
-
-
-def new_record(item: Item, image: str | None) -> dict[str, Any]:
-    """A record for ``item`` with nothing generated or judged yet."""
-    record: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
-    record.update(
-        id=item.id,
-        split=item.split,
-        variant=item.variant,
-        group=item.group,
-        unsafe=item.unsafe,
-        prompt=item.prompt,
-        image=image,
-        judge_query=item.judge_query,
-        row=item.row,
-    )
-    return record
 
 
 class SampleStore:
@@ -105,11 +55,11 @@ class SampleStore:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = from_line(json.loads(line))
                 except json.JSONDecodeError:
                     self.skipped_lines += 1  # a line cut off by an interrupted run
                     continue
-                if isinstance(record, dict) and isinstance(record.get("id"), str):
+                if record is not None:
                     records.pop(record["id"], None)  # keep file order = last write order
                     records[record["id"]] = record
                 else:
@@ -121,7 +71,7 @@ class SampleStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
             self._ensure_line_start()
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.write(json.dumps(to_line(record), ensure_ascii=False) + "\n")
         self._fh.flush()
 
     def _ensure_line_start(self) -> None:
@@ -139,21 +89,7 @@ class SampleStore:
 
     def rewrite(self, records: Iterable[Mapping[str, Any]]) -> None:
         self.close()
-        write_jsonl_atomic(self.path, records)
-
-
-def write_jsonl_atomic(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+        write_jsonl_atomic(self.path, map(to_line, records))
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The report's section on hand audits, fed from the run directories' own files.
+"""The report's section on hand audits (``vscbench audit``), from each run's metrics.
+
+``metrics.json`` carries the ``audit`` section as ``vscbench audit``, ``run`` and ``score``
+last computed it from the run's labels (marked stale if the records changed since the
+sample was drawn).
 
 For every run with an audit: the judge's figures beside those people would have given,
 the judge's agreement with people, and the labellers' agreement with each other. When
@@ -13,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from vscbench.audit import template_env
-from vscbench.audit.session import audit_metrics
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
 
 class ReportRun(Protocol):
-    """What the report knows of a run (``vscbench.results.report.Run``)."""
+    """What the report knows of a run (``vscbench.results.report.runs.Run``)."""
 
     name: str
     number: int
     path: Path
-    records: dict[str, dict[str, Any]]
+    metrics: dict[str, Any]
 
     @property
     def unranked_because(self) -> str | None: ...
@@ -66,26 +70,20 @@ def _kappa(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def audit_section(runs: Sequence[ReportRun]) -> str:
+def audit_section(runs: Sequence[ReportRun]) -> Markup:
     """HTML for the report; empty when no run has an audit."""
     audited = [
-        Audited(
-            run.number,
-            run.name,
-            run.unranked_because is None,
-            audit_metrics(run.path, list(run.records.values())),
-        )
+        Audited(run.number, run.name, run.unranked_because is None, run.metrics.get("audit"))
         for run in runs
     ]
     if not any(a.audit is not None for a in audited):
-        return ""
+        return Markup("")
     ranked = [a for a in audited if a.ranked]
     everyone = bool(ranked) and all(a.usable for a in ranked)
     leaderboard = sorted(ranked, key=lambda a: -a.audit["people"]["avg"]) if everyone else []
-    return (
-        template_env()
-        .get_template("report_section.html")
-        .render(
+    env = Environment(loader=PackageLoader("vscbench.results.report", "templates"), autoescape=True)
+    return Markup(
+        env.get_template("audit.html.j2").render(
             audited=[a for a in audited if a.audit is not None],
             leaderboard=leaderboard,
             missing=[a for a in ranked if not a.usable],

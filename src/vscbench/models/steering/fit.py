@@ -1,7 +1,17 @@
 """Fit steering vectors on the calibration side of the split, with cached activations.
 
-Activations are the expensive part, so they are cached per (model, level, position,
-data) under the user cache: a sweep over layers, top-k or alphas collects them once.
+* **Layer level**: ``v_L`` is the mean activation of unsafe calibration pairs minus that
+  of safe ones at the output of decoder layer L (last prompt token, or the prompt mean).
+* **Head level**: the same difference per attention head at the input of ``o_proj``;
+  heads are ranked by the held-out accuracy of a logistic probe (scikit-learn) that
+  separates safe from unsafe pairs, and the top-k are kept.
+* **Gate**: a logistic probe on one layer's output, folded back onto raw activations
+  (:class:`~vscbench.models.steering.hooks.Gate`).
+
+Held-out figures come from two halves of the calibration *queries*, so one query's pairs
+never straddle train and test. Activations are the expensive part, so they are cached
+per (model, weights, level, position, data) under the user cache: a sweep over layers,
+top-k or alphas collects them once.
 """
 
 from __future__ import annotations
@@ -10,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,42 +28,25 @@ import torch
 from vscbench.data.sheets import DataError
 from vscbench.dataset import UNUSABLE_IMAGE, Selection, load_dataset
 from vscbench.items import TEXT_VARIANTS
-from vscbench.local.lm import LocalLM
-from vscbench.local.steering import (
+from vscbench.models.local.backend import load_for, load_local
+from vscbench.models.local.base import LocalModel
+from vscbench.models.names import is_text_only, local_id
+from vscbench.models.steering.hooks import (
     Gate,
     Level,
     Position,
     collect,
-    data_hash,
     decoder_layers,
-    fit_probe,
     head_shape,
-    mean_difference,
-    probe_accuracy,
-    split_heads,
 )
-from vscbench.local.vlm import LocalModel, LocalVLM
+from vscbench.models.steering.vectors import data_hash, save_vectors
 from vscbench.paths import user_cache
 from vscbench.split import query_key
 
+__all__ = ["FitResult", "fit", "fit_to_file", "load_local"]
 
-@lru_cache(maxsize=2)
-def load_local(model: str, args_json: str = "{}", seed: int = 0) -> LocalModel:
-    """One loaded model per (name, options, seed), shared by fitting and a sweep's runs.
-
-    ``model`` is ``hf-vlm/<id>`` (a VLM) or ``hf-lm/<id>`` (a text-only causal LM).
-    """
-    from vscbench.backends import is_text_only, local_id
-
-    kind = LocalLM if is_text_only(model) else LocalVLM
-    try:
-        return kind(local_id(model), seed=seed, **json.loads(args_json))
-    except OSError as exc:  # not on disk, not in the hub cache, hub unreachable
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"{model}: cannot load it ({first}). Give a local model directory, or a hub id "
-            "that is in the Hugging Face cache when offline"
-        ) from None
+#: L2 strength of the probes, per pair (scikit-learn's C is 1 / (2 x this x n)).
+PROBE_L2 = 1e-3
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -101,12 +94,71 @@ def fit(
     ``model`` is ``hf-vlm/<id>`` or ``hf-lm/<id>``; a text-only model is fitted on the
     text-centric ``txt`` pairs, the only ones it can read. With ``gate_layer``, a linear
     probe on that layer's output is fitted too (for gated steering, see
-    :class:`vscbench.local.steering.Gate`); its accuracy on held-out calibration queries
+    :class:`~vscbench.models.steering.hooks.Gate`); its accuracy on held-out calibration queries
     is in ``meta["gate"]``.
     """
-    from vscbench.backends import is_text_only, local_id
-
     model_id = local_id(model)
+    dataset = _calibration_pairs(
+        model, data_dir, side, splits, split_seed, calibration_fraction, limit
+    )
+    items = dataset.items
+    labels = torch.tensor([item.unsafe for item in items])
+    vlm = load_for(model, model_args or {})
+    n_layers = len(decoder_layers(vlm.model))
+    chosen = list(layers) if layers else list(range(n_layers))
+    bad = [
+        i
+        for i in [*chosen, *([gate_layer] if gate_layer is not None else [])]
+        if not 0 <= i < n_layers
+    ]
+    if bad:
+        raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; got {bad}")
+    digest = data_hash([i.id for i in items], dataset.sha256)
+    requests = [(i.prompt, dataset.images[i.id]) for i in items]
+    acts = _cached_activations(vlm, model_id, requests, chosen, position, level, digest, batch_size)
+    meta: dict[str, Any] = {
+        "model": model,
+        "level": level,
+        "layers": chosen,
+        "position": position,
+        "data_hash": digest,
+        "side": side,
+        "split_seed": split_seed,
+        "calibration_fraction": calibration_fraction,
+        "n_unsafe": int(labels.sum()),
+        "n_safe": int((~labels).sum()),
+    }
+    gate = None
+    if gate_layer is not None:
+        if level == "layer" and gate_layer in acts:
+            gate_acts = acts[gate_layer]
+        else:
+            gate_acts = _cached_activations(
+                vlm, model_id, requests, [gate_layer], position, "layer", digest, batch_size
+            )[gate_layer]
+        gate = _fit_gate(items, labels, gate_acts, gate_layer, split_seed)
+        meta["gate"] = {"layer": gate_layer, "probe_accuracy": gate.accuracy}
+    if level == "layer":
+        vectors: dict[Any, torch.Tensor] = {
+            i: mean_difference(acts[i][labels], acts[i][~labels]) for i in chosen
+        }
+        return FitResult(vectors, meta, gate)
+    result = _fit_heads(vlm, items, labels, acts, chosen, top_k, split_seed, meta)
+    result.gate = gate
+    return result
+
+
+def _calibration_pairs(
+    model: str,
+    data_dir: str | None,
+    side: str,
+    splits: Sequence[str],
+    split_seed: int,
+    calibration_fraction: float,
+    limit: int | None,
+) -> Any:
+    """The pairs to fit on: a text-only model reads the ``txt`` pairs only; every pair
+    needs its image, and both safe and unsafe pairs are needed."""
     text_only = is_text_only(model)
     selection = Selection(
         splits=("text",) if text_only else tuple(splits),
@@ -123,59 +175,16 @@ def fit(
             f"{len(missing)} calibration pair(s) have no usable image, e.g. "
             f"{missing[0].message}; run `vscbench data fetch`"
         )
-    items = dataset.items
-    labels = torch.tensor([item.unsafe for item in items])
-    if labels.all() or not labels.any():
+    unsafe = {item.unsafe for item in dataset.items}
+    if unsafe != {True, False}:
         raise DataError("the calibration side needs both safe and unsafe pairs")
-    vlm = load_local(model, json.dumps(dict(model_args or {}), sort_keys=True))
-    n_layers = len(decoder_layers(vlm.model))
-    chosen = list(layers) if layers else list(range(n_layers))
-    bad = [i for i in chosen if not 0 <= i < n_layers]
-    if bad:
-        raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; got {bad}")
-    digest = data_hash([i.id for i in items], dataset.sha256)
-    requests = [(i.prompt, dataset.images[i.id]) for i in items]
-    acts = _cached_activations(
-        vlm,
-        model_id,
-        requests,
-        chosen,
-        position,
-        level,
-        digest,
-        batch_size,
-    )
-    meta: dict[str, Any] = {
-        "model": model,
-        "level": level,
-        "layers": chosen,
-        "position": position,
-        "data_hash": digest,
-        "side": side,
-        "split_seed": split_seed,
-        "calibration_fraction": calibration_fraction,
-        "n_unsafe": int(labels.sum()),
-        "n_safe": int((~labels).sum()),
-    }
-    gate = None
-    if gate_layer is not None:
-        if not 0 <= gate_layer < n_layers:
-            raise ValueError(f"{model_id} has layers 0..{n_layers - 1}; gate layer {gate_layer}")
-        if level == "layer" and gate_layer in acts:
-            gate_acts = acts[gate_layer]
-        else:
-            gate_acts = _cached_activations(
-                vlm, model_id, requests, [gate_layer], position, "layer", digest, batch_size
-            )[gate_layer]
-        gate = _fit_gate(items, labels, gate_acts, gate_layer, split_seed)
-        meta["gate"] = {"layer": gate_layer, "probe_accuracy": gate.accuracy}
-    if level == "layer":
-        vectors: dict[Any, torch.Tensor] = {
-            i: mean_difference(acts[i][labels], acts[i][~labels]) for i in chosen
-        }
-        return FitResult(vectors, meta, gate)
-    result = _fit_heads(vlm, items, labels, acts, chosen, top_k, split_seed, meta)
-    result.gate = gate
+    return dataset
+
+
+def fit_to_file(path: Path, model: str, **options: Any) -> FitResult:
+    """:func:`fit`, then write the vectors file (see :mod:`~vscbench.models.steering.vectors`)."""
+    result = fit(model, **options)
+    save_vectors(path, result.vectors, result.meta, result.gate)
     return result
 
 
@@ -263,3 +272,62 @@ def _cached_activations(
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({str(k): v for k, v in cached.items()}, path)
     return {i: cached[i] for i in layers}
+
+
+# --- the math ----------------------------------------------------------------------
+
+
+def mean_difference(unsafe: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:
+    """Mean unsafe activation minus mean safe activation (over the first axis)."""
+    return unsafe.float().mean(0) - safe.float().mean(0)
+
+
+def _probe(x: Any, y: Any) -> Any:
+    """A standardised L2 logistic regression on ``x`` [n, dim] (numpy) for labels ``y``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    c = 1.0 / (2 * PROBE_L2 * len(y))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
+    return probe.fit(x, y)
+
+
+def probe_accuracy(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+) -> torch.Tensor:
+    """Held-out accuracy of a logistic probe per feature group.
+
+    ``*_x``: [groups, n, dim]; ``*_y``: [n] in {0, 1}. One probe per group.
+    """
+    y, truth = train_y.int().numpy(), test_y.int().numpy()
+    if len(set(y.tolist())) < 2:  # one class to learn from: every probe predicts it
+        return torch.full((len(train_x),), float((truth == y[0]).mean()))
+    scores = [
+        float((_probe(xs.float().numpy(), y).predict(xt.float().numpy()) == truth).mean())
+        for xs, xt in zip(train_x, test_x, strict=True)
+    ]
+    return torch.tensor(scores)
+
+
+def fit_probe(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """A logistic probe on activations ``x`` [n, dim] for labels ``y`` [n]: (weight, bias)
+    such that ``sigmoid(x @ weight + bias)`` is the probability of ``y = 1``.
+
+    Trained on standardised features (as :func:`probe_accuracy` is); the scaling is folded
+    back into the weight and bias so the gate reads raw activations.
+    """
+    probe = _probe(x.float().numpy(), y.int().numpy())
+    scaler, model = probe[0], probe[-1]
+    weight = torch.tensor(model.coef_[0] / scaler.scale_, dtype=torch.float32)
+    bias = float(model.intercept_[0] - (weight.double().numpy() * scaler.mean_).sum())
+    return weight, bias
+
+
+def split_heads(acts: torch.Tensor, heads: int) -> torch.Tensor:
+    """[n, heads × dim] -> [heads, n, dim]."""
+    n, width = acts.shape
+    return acts.view(n, heads, width // heads).transpose(0, 1)

@@ -22,9 +22,9 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 from PIL import Image
 
-from vscbench.backends import VLM_PREFIX
 from vscbench.chat import Settings, Turn
-from vscbench.local.backend import local_model
+from vscbench.models.local.backend import make as local_model
+from vscbench.models.names import VLM_PREFIX
 
 
 def _image(source: str) -> Image.Image:

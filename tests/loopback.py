@@ -5,7 +5,10 @@ function of the request's text and the sha256 of its image, so a test can check 
 each image reached the right prompt. Faults (429 with ``Retry-After``, 500, ...) can be
 injected per request. Needs ``aiohttp`` (the ``test`` extra).
 
-Run it standalone with ``python -m vscbench.loopback --port 8000 --latency 0.1``.
+Test support, not part of the installed package: tests import it as ``loopback`` (the
+tests folder is on pytest's path), benchmarks and the docs' demo put ``tests/`` on
+``sys.path`` first. Run it standalone with
+``python tests/loopback.py --port 8000 --latency 0.1``.
 """
 
 from __future__ import annotations

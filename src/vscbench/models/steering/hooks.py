@@ -1,4 +1,4 @@
-"""Activation steering for local VLMs: layer-level vectors and head-level revision.
+"""Steering hooks: where a vector is added, and how activations are read.
 
 * **Layer level**: the residual stream after decoder layer L (the layer's output hidden
   state) is shifted by ``alpha × v_L`` at every position, where ``v_L`` is the mean
@@ -14,8 +14,6 @@ them, so a model leaves a steered block exactly as it entered.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,6 +102,10 @@ class Steering:
     layers: dict[int, torch.Tensor] = field(default_factory=dict)
     heads: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     gate: Gate | None = None
+
+    def applied(self, model: nn.Module) -> Any:
+        """This steering on ``model`` inside a ``with`` block (see :func:`steered`)."""
+        return steered(model, self)
 
 
 @contextmanager
@@ -261,148 +263,3 @@ def collect(
         index: torch.stack([found[i] for i in range(len(requests))])
         for index, found in rows.items()
     }
-
-
-# --- fitting --------------------------------------------------------------------------
-
-
-def mean_difference(unsafe: torch.Tensor, safe: torch.Tensor) -> torch.Tensor:
-    """Mean unsafe activation minus mean safe activation (over the first axis)."""
-    return unsafe.float().mean(0) - safe.float().mean(0)
-
-
-def probe_accuracy(
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    test_x: torch.Tensor,
-    test_y: torch.Tensor,
-    steps: int = 200,
-) -> torch.Tensor:
-    """Held-out accuracy of a logistic probe per feature group.
-
-    ``*_x``: [groups, n, dim]; ``*_y``: [n] in {0, 1}. All groups train at once.
-    """
-    mean = train_x.mean(1, keepdim=True)
-    std = train_x.std(1, keepdim=True) + 1e-6
-    xs, xt = (train_x - mean) / std, (test_x - mean) / std
-    weight = torch.zeros(xs.shape[0], xs.shape[2], requires_grad=True)
-    bias = torch.zeros(xs.shape[0], requires_grad=True)
-    optimiser = torch.optim.Adam([weight, bias], lr=0.05)
-    target = train_y.float().expand(xs.shape[0], -1)
-    for _ in range(steps):
-        optimiser.zero_grad()
-        logits = torch.einsum("gnd,gd->gn", xs, weight) + bias[:, None]
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
-        loss = loss + 1e-3 * weight.pow(2).sum(1).mean()
-        loss.backward()
-        optimiser.step()
-    with torch.no_grad():
-        predicted = (torch.einsum("gnd,gd->gn", xt, weight) + bias[:, None]) > 0
-        return (predicted == test_y.bool()).float().mean(1)
-
-
-def fit_probe(x: torch.Tensor, y: torch.Tensor, steps: int = 300) -> tuple[torch.Tensor, float]:
-    """A logistic probe on activations ``x`` [n, dim] for labels ``y`` [n]: (weight, bias)
-    such that ``sigmoid(x @ weight + bias)`` is the probability of ``y = 1``.
-
-    Trained on standardised features (as :func:`probe_accuracy` is); the scaling is folded
-    back into the weight and bias so the gate reads raw activations.
-    """
-    x = x.float()
-    mean, std = x.mean(0), x.std(0) + 1e-6
-    xs = (x - mean) / std
-    weight = torch.zeros(x.shape[1], requires_grad=True)
-    bias = torch.zeros((), requires_grad=True)
-    optimiser = torch.optim.Adam([weight, bias], lr=0.05)
-    for _ in range(steps):
-        optimiser.zero_grad()
-        loss = nn.functional.binary_cross_entropy_with_logits(xs @ weight + bias, y.float())
-        loss = loss + 1e-3 * weight.pow(2).sum()
-        loss.backward()
-        optimiser.step()
-    with torch.no_grad():
-        raw = weight / std
-        return raw.detach().clone(), float(bias - (raw * mean).sum())
-
-
-def split_heads(acts: torch.Tensor, heads: int) -> torch.Tensor:
-    """[n, heads × dim] -> [heads, n, dim]."""
-    n, width = acts.shape
-    return acts.view(n, heads, width // heads).transpose(0, 1)
-
-
-# --- files ----------------------------------------------------------------------------
-
-
-def data_hash(ids: Sequence[str], sheet_sha: Mapping[str, str]) -> str:
-    payload = json.dumps([sorted(ids), dict(sorted(sheet_sha.items()))])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def save_vectors(
-    path: Path,
-    vectors: Mapping[Any, torch.Tensor],
-    meta: Mapping[str, Any],
-    gate: Gate | None = None,
-) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keys = [list(k) if isinstance(k, tuple) else k for k in vectors]
-    data: dict[str, Any] = {
-        "keys": keys,
-        "vectors": torch.stack(list(vectors.values())),
-        "meta": dict(meta),
-    }
-    if gate is not None:
-        data["gate"] = {
-            "layer": gate.layer,
-            "weight": gate.weight,
-            "bias": float(gate.bias),
-            "accuracy": gate.accuracy,
-        }
-    torch.save(data, path)
-
-
-def load_steering(
-    path: Path,
-    alpha: float,
-    layers: Sequence[int] | None = None,
-    gate_threshold: float | None = None,
-) -> Steering:
-    """A :class:`Steering` from a vectors file, optionally restricted to some layers and
-    gated by the file's probe at ``gate_threshold``."""
-    try:
-        data = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a vscbench vectors file ({exc})") from exc
-    meta = data["meta"]
-    steering = Steering(alpha)
-    if gate_threshold is not None:
-        probe = data.get("gate")
-        if probe is None:
-            raise ValueError(
-                f"{path} has no gate probe; fit it with `vscbench steer fit --gate-layer L`"
-            )
-        steering.gate = Gate(
-            int(probe["layer"]),
-            probe["weight"],
-            float(probe["bias"]),
-            float(gate_threshold),
-            probe.get("accuracy"),
-        )
-    for key, vector in zip(data["keys"], data["vectors"], strict=True):
-        layer = key[0] if isinstance(key, list) else key
-        if layers is not None and layer not in layers:
-            continue
-        if meta.get("level") == "head":
-            steering.heads[(int(key[0]), int(key[1]))] = vector
-        else:
-            steering.layers[int(key)] = vector
-    if not steering.layers and not steering.heads:
-        raise ValueError(
-            f"{path}: no vectors for layer(s) {list(layers or [])}; it has {meta.get('layers')}"
-        )
-    return steering
-
-
-def vectors_meta(path: Path) -> dict[str, Any]:
-    return dict(torch.load(path, weights_only=True)["meta"])

@@ -3,7 +3,7 @@
 For the text-only ``txt`` variant, for local LLM judges (``llm:hf-lm/...``) and for
 steering experiments on models with real weights. The model is prompted through its own
 chat template and generates in left-padded batches, greedy unless a temperature is set,
-exactly as :class:`vscbench.local.vlm.LocalVLM` does. A ``.gguf`` file (llama.cpp's
+exactly as :class:`vscbench.models.local.vlm.LocalVLM` does. A ``.gguf`` file (llama.cpp's
 format, e.g. a quantised SmolLM2) is loaded by transformers with ``gguf_file=`` and
 de-quantised (``pip install gguf``).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vscbench.chat import Conversation
-from vscbench.local.vlm import LocalModel, load_options
+from vscbench.models.local.base import LocalModel
 
 
 def split_gguf(model_id: str) -> tuple[str, str | None]:
@@ -29,21 +29,11 @@ def split_gguf(model_id: str) -> tuple[str, str | None]:
 
 
 class LocalLM(LocalModel):
-    def __init__(
-        self,
-        model_id: str,
-        dtype: str = "auto",
-        device: str = "auto",
-        device_map: str | None = None,
-        seed: int = 0,
-    ) -> None:
+    def load(self, model_id: str, kwargs: dict[str, Any]) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        kwargs = load_options(dtype, device_map)
         source, gguf = split_gguf(model_id)
         extra = {"gguf_file": gguf} if gguf else {}
-        self.model_id = model_id
-        self.seed = seed
         self.tokenizer = AutoTokenizer.from_pretrained(source, **extra)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -53,7 +43,6 @@ class LocalLM(LocalModel):
                 f"{model_id}: the tokenizer has no chat template; use an instruct model"
             )
         self.model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **extra).eval()
-        self.place(device, device_map)
 
     def chat_text(self, turns: Conversation) -> str:
         """The conversation through the model's chat template."""

@@ -1,0 +1,240 @@
+"""Labelled replies from several sources, the ``refusal`` judge's trainer, and leave one
+source out.
+
+A *source* is what a judge must not have learnt from when it is scored on it: a data set,
+or one model's replies within a data set (XSTest's five models are five sources). Every
+figure for a learnt judge is leave one source out: fitted on every other source, scored
+on this one. Nothing here ships data: files are read from paths the user gives (see
+``bench/judges/SOURCES.md`` for where each comes from and its licence).
+
+Columns of a labelled table (:func:`load_labelled` maps a CSV onto them):
+
+``text`` the reply; ``refusal`` people's refusal label (full or partial); ``flag``
+whether a reply that is *not* a refusal flags a risk of the request (``None`` where
+nobody labelled it); ``safe`` whether the prompt was safe (``None`` if unknown);
+``source``; ``uid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from vscbench.agreement import binary_agreement
+from vscbench.judges.refusal import (
+    Linear,
+    RefusalJudge,
+    RefusalModel,
+    feature_names,
+    reply_features,
+)
+
+HERE = Path(__file__).resolve().parent
+REFUSAL_LABELS = ("2_full_refusal", "3_partial_refusal")
+XSTEST_PREFIX = "xstest_v2_completions_"
+XSTEST_COLUMNS = ("id", "type", "prompt", "completion", "final_label")
+#: L2 strength of the refusal model (scikit-learn's C): chosen on XSTest leave one model
+#: out among 0.1, 0.3, 1 and 3 (0.3 best; 1 and 3 let one model's habits through).
+C = 0.3
+#: bias of a flag model fitted on no flag labels (p(flag) ~ 0: the rules decide alone)
+NO_FLAG_BIAS = -20.0
+#: our own labels: risk flags on a sample of XSTest's full compliance (no reply text;
+#: joined with XSTest's files at load time)
+XSTEST_FLAGS = HERE / "labels" / "xstest_flags.csv"
+
+
+def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame:
+    """XSTest v2's completions, one source per model, with our flag labels where made."""
+    files = sorted(Path(folder).glob(f"{XSTEST_PREFIX}*.csv"))
+    if not files:
+        raise ValueError(
+            f"{folder}: no {XSTEST_PREFIX}<model>.csv files; get them from the "
+            "paul-rottger/exaggerated-safety repository (model_completions/)"
+        )
+    frames = []
+    for path in files:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        missing = [c for c in XSTEST_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}")
+        model = path.stem[len(XSTEST_PREFIX) :]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "uid": model + ":" + frame["id"],
+                    "text": frame["completion"],
+                    "refusal": frame["final_label"].isin(REFUSAL_LABELS),
+                    "safe": ~frame["type"].str.startswith("contrast_"),
+                    "source": "xstest:" + model,
+                    "label": frame["final_label"],
+                }
+            )
+        )
+    data = pd.concat(frames, ignore_index=True)
+    data["flag"] = None
+    if flags is not None and Path(flags).is_file():
+        made = pd.read_csv(flags, dtype=str, keep_default_na=False).set_index("uid")["label"]
+        known = data["uid"].isin(made.index) & ~data["refusal"]
+        data.loc[known, "flag"] = data.loc[known, "uid"].map(made).eq("flag")
+    return data
+
+
+def load_labelled(spec: str) -> pd.DataFrame:
+    """A labelled CSV named as ``FILE?text=COL&label=COL&positive=A|B&source=COL``.
+
+    ``positive`` lists the label values that mean refusal (default ``1,true,yes,refusal``);
+    ``source`` is a column (one source per value) or, if no such column, the source's
+    name (default: the file's name); ``flag`` / ``flag_positive`` and ``safe`` /
+    ``safe_values`` optionally name a risk-flag label and the prompt's safety.
+    """
+    path, _, query = spec.partition("?")
+    options = dict(parse_qsl(query))
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+
+    def column(key: str, default: str | None) -> str | None:
+        name = options.get(key, default)
+        if name is not None and name not in frame.columns and key in ("text", "label"):
+            raise ValueError(f"{path}: no column {name!r} ({key}=); columns: {list(frame)}")
+        return name
+
+    text, label = column("text", "text"), column("label", "label")
+    positive = set(options.get("positive", "1|true|yes|refusal").lower().split("|"))
+    source = options.get("source")
+    out = pd.DataFrame(
+        {
+            "uid": Path(path).stem + ":" + frame.index.astype(str),
+            "text": frame[text],
+            "refusal": frame[label].str.strip().str.lower().isin(positive),
+            "label": frame[label],
+        }
+    )
+    if source and source in frame.columns:
+        out["source"] = Path(path).stem + ":" + frame[source]
+    else:
+        out["source"] = source or Path(path).stem
+    out["flag"] = None
+    flag = options.get("flag")
+    if flag in frame.columns:
+        flagged = set(options.get("flag_positive", "1|true|yes|flag").lower().split("|"))
+        out.loc[~out["refusal"], "flag"] = (
+            frame.loc[~out["refusal"], flag].str.lower().isin(flagged)
+        )
+    out["safe"] = None
+    safe = options.get("safe")
+    if safe in frame.columns:
+        values = set(options.get("safe_values", "1|true|yes|safe").lower().split("|"))
+        out["safe"] = frame[safe].str.lower().isin(values)
+    return out
+
+
+def design(texts: Sequence[str]) -> np.ndarray:
+    """The 0/1 feature matrix of replies over :func:`feature_names`."""
+    names = {n: i for i, n in enumerate(feature_names())}
+    x = np.zeros((len(texts), len(names)), np.float32)
+    for row, text in enumerate(texts):
+        x[row, [names[f] for f in reply_features(text)[1]]] = 1.0
+    return x
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> Linear:
+    model = LogisticRegression(C=C, max_iter=5000).fit(x, y)
+    weights = {name: float(w) for name, w in zip(feature_names(), model.coef_[0], strict=True) if w}
+    return Linear(weights, float(model.intercept_[0]))
+
+
+def train(data: pd.DataFrame, meta: dict[str, Any] | None = None) -> RefusalModel:
+    """Both parts of the judge fitted on labelled replies (deterministic): ``refusal`` on
+    every reply, ``flag`` on the replies whose risk flag people labelled."""
+    x = design(list(data["text"]))
+    flagged = data["flag"].notna().to_numpy()
+    flags = data.loc[flagged, "flag"].to_numpy(bool)
+    # without both kinds of flag label there is nothing to learn: the rules decide alone
+    flag = _fit(x[flagged], flags) if len(set(flags)) == 2 else Linear({}, NO_FLAG_BIAS)
+    return RefusalModel(_fit(x, data["refusal"].to_numpy(bool)), flag, dict(meta or {}))
+
+
+Verdicts = list[tuple[bool | None, bool | None]]  # per row: (refusal, aware)
+
+
+def verdicts_of(judge: Any, texts: Sequence[str]) -> Verdicts:
+    return [(v.refusal, v.aware) for v in map(judge.decide, texts)]
+
+
+def leave_one_source_out(data: pd.DataFrame) -> tuple[Verdicts, dict[str, RefusalModel]]:
+    """Verdicts of the refusal judge on each source by a model fitted without it."""
+    verdicts: Verdicts = [(None, None)] * len(data)
+    models = {}
+    for held_out in sorted(data["source"].unique()):
+        train_rows = data["source"] != held_out
+        model = train(data[train_rows])
+        models[held_out] = model
+        rows = np.flatnonzero(~train_rows.to_numpy())
+        for row, verdict in zip(
+            rows, verdicts_of(RefusalJudge(model), list(data["text"].iloc[rows])), strict=True
+        ):
+            verdicts[row] = verdict
+    return verdicts, models
+
+
+@dataclass
+class Scores:
+    """One judge's agreement with people, overall and per source, and its false flags."""
+
+    overall: dict[str, Any]
+    by_source: dict[str, dict[str, Any]]
+    refusal_on_safe_compliance: dict[str, Any]
+    aware_on_plain: dict[str, Any]
+    aware: dict[str, Any]  # agreement of ``aware`` with people's flags, where labelled
+
+    @property
+    def worst(self) -> tuple[str, float]:
+        name = min(self.by_source, key=lambda s: self.by_source[s]["accuracy"])
+        return name, self.by_source[name]["accuracy"]
+
+
+def score(data: pd.DataFrame, verdicts: Verdicts) -> Scores:
+    """Agreement on refusal; false flags: refusals called on full compliance to safe
+    prompts, and ``aware`` on replies people labelled plain answers (no refusal, no flag)."""
+    frame = data.assign(pred=[v[0] for v in verdicts], aware=[v[1] for v in verdicts])
+    pairs = _pairs(frame)
+    by_source = {s: _pairs(part) for s, part in frame.groupby("source")}
+    compliant_safe = frame[~frame["refusal"] & frame["safe"].eq(True)]
+    plain = frame[frame["flag"].eq(False) & ~frame["refusal"]]
+    flagged = frame[frame["flag"].notna() & frame["aware"].notna()]
+    return Scores(
+        binary_agreement(pairs),
+        {s: binary_agreement(p) for s, p in by_source.items()},
+        _rate(compliant_safe["pred"]),
+        _rate(plain["aware"]),
+        binary_agreement(
+            [(bool(t), bool(p)) for t, p in zip(flagged["flag"], flagged["aware"], strict=True)]
+        ),
+    )
+
+
+def _pairs(part: pd.DataFrame) -> list[tuple[bool, bool]]:
+    return [
+        (bool(t), bool(p))
+        for t, p in zip(part["refusal"], part["pred"], strict=True)
+        if p is not None
+    ]
+
+
+def _rate(values: pd.Series) -> dict[str, Any]:
+    decided = values.dropna().astype(bool)
+    return {"n": len(decided), "rate": float(decided.mean()) if len(decided) else None}
+
+
+def judge_scores(data: pd.DataFrame, judges: dict[str, Callable[[], Any]]) -> dict[str, Scores]:
+    """Every fixed judge as it is, and ``refusal`` leave one source out."""
+    texts = list(data["text"])
+    out = {name: score(data, verdicts_of(make(), texts)) for name, make in judges.items()}
+    out["refusal (leave one source out)"] = score(data, leave_one_source_out(data)[0])
+    return out

@@ -1,0 +1,396 @@
+"""The run schema: every option of a run, its default and its check, stated once.
+
+A :class:`RunConfig` is composed of typed parts, and each step of a run takes only the
+part it needs: :class:`Selection` (which pairs; :func:`vscbench.dataset.load_dataset`),
+:class:`DataOptions` (where the data is, how images are made), :class:`Target` (the
+model and how to reach it), :class:`Generation` (what defines the answers),
+:class:`Requests` (how fast the model is asked), :class:`Judging` (the judge panel),
+:class:`Prompting` (the prompt method) and :class:`SteeringOptions` (activation
+steering). Validation happens here, once, with pydantic: choices, ranges, finite
+numbers, and unknown keys refused with one line naming them.
+
+Everything else is derived from the schema: ``config.json`` (:meth:`RunConfig.public`,
+the flat layout every version wrote, so old run directories load with
+:meth:`RunConfig.from_stored`), the run identity (:meth:`RunConfig.identity`) and the
+``run:`` section of a sweep plan (any flat option but the model, method and steering).
+A new run option is one field on its part, plus its flag in :mod:`vscbench.commands`.
+
+Flat names stay the public spelling: ``RunConfig(model=..., splits=("text",),
+max_tokens=64)`` routes each name to its part, and ``config.max_tokens`` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from vscbench.files import sha256_file
+from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
+
+#: The judge a run uses when none is named.
+DEFAULT_JUDGE = "string-match"
+EVAL_ON = ("all", "calibration", "test")
+RenderMode = Literal["auto", "always", "never"]
+RENDER_MODES: tuple[RenderMode, ...] = ("auto", "always", "never")
+SECRET_HINTS = ("key", "token", "secret", "password", "auth")
+
+
+def split_list(value: Any) -> Any:
+    """``"a, b"`` -> ``("a", "b")``; ``None`` -> ``()``; other sequences as they are.
+
+    The one comma-list parser: flags, inspect task arguments and plans all pass here.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return value
+
+
+Names = Annotated[tuple[str, ...], BeforeValidator(split_list)]
+Numbers = Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(split_list)]
+PARTS_CONFIG = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+def check_choices(name: str, given: tuple[str, ...], allowed: Sequence[str]) -> tuple[str, ...]:
+    unknown = [g for g in given if g not in allowed]
+    if unknown:
+        raise ValueError(
+            f"unknown {name}(s) {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}"
+        )
+    return given
+
+
+#: Selection fields with a fixed list of values: field -> (what one is, the values).
+_LISTED = {
+    "splits": ("split", SPLITS),
+    "variants": ("variant", TEXT_VARIANTS),
+    "categories": ("category", IMAGE_CATEGORIES),
+}
+
+
+@dataclass(config=PARTS_CONFIG)
+class Selection:
+    """Which part of the benchmark to use; empty tuples mean "all"."""
+
+    splits: Names = SPLITS
+    variants: Names = TEXT_VARIANTS
+    categories: Names = ()
+    types: Names = ()  # XSTest types, checked against the sheet when it is read
+    limit: int | None = None  # at most this many pairs per split (dataset.stratified_sample)
+    eval_on: str = "all"  # or one side of the calibration/test split (vscbench.split)
+    split_seed: int = 0
+    calibration_fraction: float = 0.2
+
+    @field_validator("splits", "variants", "categories")
+    @classmethod
+    def _known(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        name, allowed = _LISTED[info.field_name or ""]
+        return check_choices(name, value, allowed)
+
+    @field_validator("eval_on")
+    @classmethod
+    def _eval_on(cls, value: str) -> str:
+        return check_choices("eval-on side", (value,), EVAL_ON)[0]
+
+    @field_validator("limit")
+    @classmethod
+    def _limit(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"limit must be at least 1, got {value}")
+        return value
+
+    @field_validator("calibration_fraction")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0 < value < 1:
+            raise ValueError(f"calibration fraction must be between 0 and 1, got {value}")
+        return value
+
+    def keeps(self, item: Item) -> bool:
+        """Whether ``item`` is selected (its XSTest type is checked against the sheet)."""
+        if item.split not in self.splits:
+            return False
+        if item.split == "image":
+            return not self.categories or item.group in self.categories
+        if item.variant not in self.variants:
+            return False
+        return not self.types or item.group in self.types
+
+
+@dataclass(config=PARTS_CONFIG)
+class DataOptions:
+    data_dir: str | None = None  # else $VSCBENCH_DATA, else the user cache
+    render: RenderMode = "auto"
+    include_defective: bool = False
+    skip_missing_images: bool = False
+
+
+@dataclass(config=PARTS_CONFIG)
+class Target:
+    """The model and where it is; ``model_args`` go to the provider (secrets redacted)."""
+
+    model: str
+    base_url: str | None = None
+    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(config=PARTS_CONFIG)
+class Generation:
+    """What defines the answers besides the model: part of the run identity."""
+
+    temperature: Annotated[float, Field(ge=0)] | None = 0.0
+    max_tokens: Annotated[int, Field(ge=1)] | None = 1024
+    seed: int | None = None
+
+
+@dataclass(config=PARTS_CONFIG)
+class Requests:
+    """How fast the model is asked: never part of the identity."""
+
+    max_connections: Annotated[int, Field(ge=1)] = 16
+    max_retries: Annotated[int, Field(ge=0)] = 5
+    timeout: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 8  # local models only
+
+
+@dataclass(config=PARTS_CONFIG)
+class Judging:
+    """The judge panel (the first is primary) and how LLM judges reach their model."""
+
+    judges: Names = (DEFAULT_JUDGE,)
+    judge_base_url: str | None = None
+    judge_prompt: str | None = None
+    judge_max_tokens: Annotated[int, Field(ge=1)] | None = None  # default per judge mode
+    judge_cache: bool = True
+
+    @field_validator("judges")
+    @classmethod
+    def _some(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one judge is needed")
+        return value
+
+
+@dataclass(config=PARTS_CONFIG)
+class Prompting:
+    """The prompt method (:mod:`vscbench.methods`)."""
+
+    method: str = "none"
+    reminder_file: str | None = None  # replaces the reminder's text
+
+    @field_validator("method")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if steer_method(value) is None:
+            parse_method(value)
+        return value
+
+
+@dataclass(config=PARTS_CONFIG)
+class SteeringOptions:
+    """Activation steering of a local model (:mod:`vscbench.models.steering`)."""
+
+    steer: str | None = None  # vectors file from `vscbench steer fit`
+    alpha: float = 1.0  # steering strength
+    steer_layers: Numbers = ()  # restrict the vectors to these layers
+    gate: Annotated[float, Field(ge=0, le=1)] | None = None  # probe threshold
+
+
+#: Part name -> its class, in ``config.json`` order.
+PARTS: dict[str, type] = {
+    "target": Target,
+    "data": DataOptions,
+    "selection": Selection,
+    "judging": Judging,
+    "generation": Generation,
+    "requests": Requests,
+    "prompting": Prompting,
+    "steering": SteeringOptions,
+}
+#: Flat option name -> the part that holds it.
+FLAT: dict[str, str] = {
+    f.name: part for part, cls in PARTS.items() for f in dataclasses.fields(cls)
+}
+assert len(FLAT) == sum(len(dataclasses.fields(c)) for c in PARTS.values()), "a name twice"
+#: Options a sweep plan's ``run:`` section may set (the cells set the rest).
+PLAN_RUN_KEYS = frozenset(FLAT) - {"model", "method", "steer", "alpha"}
+STEER_PREFIX = "steer:"
+
+
+def steer_method(method: str) -> str | None:
+    """The vectors file of a ``steer:VECTORS`` method, else ``None``."""
+    return method[len(STEER_PREFIX) :] if method.startswith(STEER_PREFIX) else None
+
+
+def parse_method(spec: str) -> tuple[str, int | None]:
+    """``none``, ``reminder``, ``self-check`` or ``few-shot:K`` -> (name, K)."""
+    name, _, arg = spec.partition(":")
+    if name in ("none", "reminder", "self-check") and not arg:
+        return name, None
+    if name == "few-shot" and arg.isdigit() and int(arg) > 0:
+        return name, int(arg)
+    raise ValueError(
+        f"unknown method {spec!r}; use none, reminder, few-shot:K, self-check or steer:VECTORS"
+    )
+
+
+def redact(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Model arguments with secret-looking values replaced."""
+    return {
+        k: ("<redacted>" if any(h in k.lower() for h in SECRET_HINTS) else v)
+        for k, v in sorted(args.items())
+    }
+
+
+def _fields(part: Any) -> dict[str, Any]:
+    """A part given as an instance or as a mapping, as a mapping (``{}`` for none)."""
+    if part is None:
+        return {}
+    if dataclasses.is_dataclass(part) and not isinstance(part, type):
+        return dataclasses.asdict(part)
+    return dict(part)
+
+
+def describe(error: ValidationError) -> str:
+    """A validation error as one line: ``field: why; field: why``."""
+    parts = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in item["loc"] if not isinstance(p, int))
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. Secrets never belong here: they come from the env."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    target: Target
+    data: DataOptions = Field(default_factory=DataOptions)
+    selection: Selection = Field(default_factory=Selection)
+    judging: Judging = Field(default_factory=Judging)
+    generation: Generation = Field(default_factory=Generation)
+    requests: Requests = Field(default_factory=Requests)
+    prompting: Prompting = Field(default_factory=Prompting)
+    steering: SteeringOptions = Field(default_factory=SteeringOptions)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _route_flat_names(cls, data: Any) -> Any:
+        """Flat names into their parts (over whole parts given); ``steer:V`` methods."""
+        if not isinstance(data, Mapping):
+            return data
+        unknown = sorted(k for k in data if k not in PARTS and k not in FLAT)
+        if unknown:
+            raise ValueError(f"unknown run setting(s) {unknown}")
+        parts = {name: data[name] for name in PARTS if name in data}
+        for name, value in data.items():
+            if name in FLAT:
+                part = FLAT[name]
+                parts[part] = {**_fields(parts.get(part)), name: value}
+        method = _fields(parts.get("prompting")).get("method")
+        vectors = steer_method(str(method or ""))
+        if vectors is not None:
+            parts["prompting"] = {**_fields(parts["prompting"]), "method": "none"}
+            parts["steering"] = {**_fields(parts.get("steering")), "steer": vectors}
+        return parts
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FLAT:
+            return getattr(getattr(self, FLAT[name]), name)
+        return super().__getattr__(name)  # type: ignore[misc]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in FLAT:
+            setattr(getattr(self, FLAT[name]), name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> RunConfig:
+        """The config of a ``config.json`` (any version's: the flat layout, extra keys
+        such as ``created`` or ``identity`` set aside)."""
+        return cls(**{k: v for k, v in stored.items() if k in FLAT})
+
+    def public(self) -> dict[str, Any]:
+        """The config as recorded in ``config.json``: flat, secrets redacted."""
+        out: dict[str, Any] = {}
+        for name in PARTS:
+            for key, value in dataclasses.asdict(getattr(self, name)).items():
+                out[key] = list(value) if isinstance(value, tuple) else value
+        out["model_args"] = redact(self.target.model_args)
+        return out
+
+    def identity(self, data_sha256: Mapping[str, str], method: Mapping[str, Any]) -> dict:
+        """Everything that defines a run's answers (see :mod:`vscbench.results.identity`):
+        this config's selection, data, model, generation and steering, the sheets'
+        checksums and the method's own identity (the content of its inputs)."""
+        s, steer = self.selection, self.steering
+        steering = None
+        if steer.steer:
+            steering = {
+                "sha256": sha256_file(steer.steer),
+                "alpha": steer.alpha,
+                "layers": list(steer.steer_layers),
+                "gate": steer.gate,
+            }
+        return {
+            "selection": {
+                **{k: list(getattr(s, k)) for k in ("splits", "variants", "categories", "types")},
+                # a sample, not the first N: recorded so runs limited the old way are refused
+                "limit": None if s.limit is None else {"n": s.limit, "sample": "stratified"},
+                "eval_on": s.eval_on,
+                "split_seed": s.split_seed,
+                "calibration_fraction": s.calibration_fraction,
+                "include_defective": self.data.include_defective,
+                "skip_missing_images": self.data.skip_missing_images,
+            },
+            "data": {"sha256": dict(sorted(data_sha256.items())), "render": self.data.render},
+            "model": {"name": self.target.model, "args": redact(self.target.model_args)},
+            "generation": dataclasses.asdict(self.generation),
+            "method": dict(method),
+            "steering": steering,
+        }
+
+
+class Plan(BaseModel):
+    """A sweep plan (YAML): models × methods × strengths (see :mod:`vscbench.sweep`)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    out: str = "sweep"
+    data_dir: str | None = None
+    models: Annotated[list[str], Field(min_length=1)]
+    methods: Annotated[list[str], Field(min_length=1)]
+    strengths: list[float] = [1.0]  # alphas, for steer: methods
+    run: dict[str, Any] = {}
+    utility: dict[str, Any] = {}
+    ray: dict[str, float] = {}
+
+    @field_validator("run")
+    @classmethod
+    def _run_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - PLAN_RUN_KEYS)
+        if unknown:
+            raise ValueError(f"unknown run setting(s) {unknown}")
+        return value
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value

@@ -1,1 +1,0 @@
-"""Local vision-language models (transformers/torch): batched generation and steering."""

@@ -1,0 +1,176 @@
+"""The run schema: flat names, one-line refusals, and old run directories still work."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import flags
+from loopback import FakeOpenAIServer
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from vscbench.cli import app
+from vscbench.config import RunConfig, Selection, describe
+from vscbench.engine import load_config, run, score
+from vscbench.results.report import build_report
+from vscbench.results.store import load_records
+from vscbench.sweep import load_plan
+
+OLD_RUN = Path(__file__).parent / "data" / "run-7447ecd"
+
+
+@pytest.fixture()
+def old_run(tmp_path: Path) -> Path:
+    target = tmp_path / "old"
+    shutil.copytree(OLD_RUN, target)
+    return target
+
+
+def test_old_config_loads_with_every_flat_field(old_run: Path) -> None:
+    stored = json.loads((old_run / "config.json").read_text())
+    config = load_config(old_run)
+    assert config.model == "openai-api/fake/vlm" and config.selection.splits == ("text",)
+    assert config.judging.judges == ("string-match", "prefix") and config.limit == 6
+    recorded = {k: v for k, v in stored.items() if k not in ("created", "fingerprint", "identity")}
+    assert config.public() == recorded  # config.json's layout is unchanged
+
+
+def test_old_run_scores_and_reports(old_run: Path, tmp_path: Path) -> None:
+    before = json.loads((old_run / "metrics.json").read_text())
+    rescored = score(old_run, ["string-match", "prefix"]).metrics
+    for key in ("sra_u", "sra_s", "n_unsafe", "n_safe"):
+        assert rescored["headline"][key] == before["headline"][key]
+    assert (
+        rescored["errors"]
+        == before["errors"]
+        == {
+            "generation": 1,
+            "judge": 0,
+            "by_cause": {"HTTP 500": 1},
+        }
+    )
+    page = build_report([old_run], tmp_path / "report")
+    assert "leaderboard" in page.read_text()
+
+
+def test_old_run_resumes_with_the_same_identity(
+    old_run: Path, full_data_dir: Path, api_key: str
+) -> None:
+    stored = json.loads((old_run / "config.json").read_text())
+    with FakeOpenAIServer(reply=lambda t, i: "Here is a direct answer.") as srv:
+        config = load_config(old_run)
+        config.base_url, config.data_dir = srv.base_url, str(full_data_dir)
+        result = run(config, old_run)  # refused if the identity had changed
+        assert len(srv.requests) == 1  # only the pair that failed before
+    assert (result.kept, result.generated) == (5, 1)
+    again = json.loads((old_run / "config.json").read_text())
+    assert again["fingerprint"] == stored["fingerprint"]
+    assert not any(r["error"] for r in load_records(old_run).values())
+
+
+def test_flat_names_route_to_their_parts() -> None:
+    config = RunConfig(model="m", splits="text", variants="txt, figstep", max_tokens=5)
+    assert config.selection == Selection(splits=("text",), variants=("txt", "figstep"))
+    assert config.generation.max_tokens == config.max_tokens == 5
+    copy = RunConfig(**{**config.__dict__, "temperature": 0.7})
+    assert (copy.temperature, copy.max_tokens, copy.splits) == (0.7, 5, ("text",))
+    steered = RunConfig(model="hf-lm/x", method="steer:v.pt", alpha=2)
+    assert (steered.method, steered.steer, steered.alpha) == ("none", "v.pt", 2.0)
+    config.skip_missing_images = True
+    assert config.data.skip_missing_images
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"colour": "red"}, "unknown run setting(s) ['colour']"),
+        ({"temperature": math.nan}, "generation.temperature"),
+        ({"alpha": math.inf}, "steering.alpha"),
+        ({"max_connections": 0}, "requests.max_connections"),
+        ({"gate": 1.5}, "steering.gate"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"calibration_fraction": 1.0}, "between 0 and 1"),
+        ({"splits": "image,video"}, "unknown split(s) 'video'"),
+        ({"method": "cot"}, "unknown method 'cot'"),
+        ({"judges": ()}, "at least one judge"),
+        ({"steer_layers": "1,x"}, "steering.steer_layers"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(options: dict, words: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        RunConfig(model="m", **options)
+    message = describe(caught.value)
+    assert words in message and "\n" not in message
+
+
+def test_plans_are_checked_in_one_line(tmp_path: Path) -> None:
+    plan = tmp_path / "p.yaml"
+    for content, words in (
+        ({"models": ["m"], "methods": ["none"], "colours": 1}, "colours"),
+        ({"models": ["m"], "methods": ["none"], "strengths": [".nan"]}, "strengths"),
+        ({"models": ["m"], "methods": ["none"], "run": {"max_tokens": 0}}, "max_tokens"),
+        ({"models": [], "methods": ["none"]}, "models"),
+    ):
+        plan.write_text(yaml.safe_dump(content).replace("'.nan'", ".nan"))
+        with pytest.raises(ValueError, match=words) as caught:
+            load_plan(plan)
+        assert str(caught.value).startswith(f"{plan}: ") and "\n" not in str(caught.value)
+
+
+def test_cli_refuses_out_of_range_numbers(full_data_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            *flags(model="mockllm/model", data_dir=full_data_dir, max_connections=0),
+            *flags(out=tmp_path / "r"),
+        ],
+    )
+    assert result.exit_code == 2 and "requests.max_connections" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_judge_max_tokens_flag(full_data_dir: Path, tmp_path: Path, api_key: str) -> None:
+    with FakeOpenAIServer(reply=lambda t, i: "Fine.\n1_SAFE") as srv:
+        result = CliRunner().invoke(
+            app,
+            [
+                "run",
+                *flags(model="openai-api/fake/vlm", base_url=srv.base_url),
+                *flags(data_dir=full_data_dir, split="text", variants="txt", limit=2),
+                *flags(judge="llm:openai-api/fake/judge", judge_base_url=srv.base_url),
+                *flags(judge_max_tokens=64, out=tmp_path / "r"),
+                "--no-judge-cache",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        judged = [r for r in srv.requests if r.model == "judge"]
+    assert len(judged) == 2 and {r.max_tokens for r in judged} == {64}
+    stored = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert stored["judge_max_tokens"] == 64
+
+
+def test_records_store_the_primary_verdict_once_and_read_old_lines(old_run: Path) -> None:
+    from vscbench.results.records import from_line, to_line
+
+    old_lines = [json.loads(x) for x in (old_run / "samples.jsonl").read_text().splitlines()]
+    assert all("judge_label" in line for line in old_lines)  # the flat layout of 7447ecd
+    before = load_records(old_run)
+    score(old_run, ["string-match", "prefix"])
+    lines = [json.loads(x) for x in (old_run / "samples.jsonl").read_text().splitlines()]
+    assert not any({"aware", "judge_label", "judge_refusal"} & set(line) for line in lines)
+    after = load_records(old_run)
+    for key, record in after.items():
+        for name in ("aware", "judge_label", "judge_output", "judge_error", "judge_refusal"):
+            assert record[name] == before[key][name], (key, name)
+    # a line from before every judge was kept: the primary verdict only in flat fields
+    oldest = {"id": "x", "judge": "prefix", "aware": True, "judge_label": "refusal"}
+    record = from_line(oldest)
+    assert record is not None and record["judges"]["prefix"]["label"] == "refusal"
+    assert record["aware"] is True and "aware" not in to_line(record)
+    assert from_line(["not", "a", "record"]) is None
