@@ -115,7 +115,7 @@ def simulated() -> dict[int, dict[str, np.ndarray]]:
 def test_unbiased_and_covering_on_simulated_runs(
     simulated: dict[int, dict[str, np.ndarray]], size: int, key: str
 ) -> None:
-    """Over 150 fresh runs: mean error within 1.5 points (bench: within 1 at 2,000 seeds)
+    """Over 150 fresh runs: mean error within 1.5 points (bench: within 0.3 at 1,000 seeds)
     and 95% intervals covering the truth in 90-99% of them (binomial noise at 150 seeds
     is +-3.5 points)."""
     rows = simulated[size][key]

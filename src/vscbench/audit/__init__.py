@@ -5,9 +5,9 @@ would have given, estimated with honest intervals.
 Core: :mod:`~vscbench.audit.design` (the sample), :mod:`~vscbench.audit.labels` (the
 labels file, agreement between people), :mod:`~vscbench.audit.estimate` (the estimator),
 :mod:`~vscbench.audit.exchange` (CSV and Label Studio), :mod:`~vscbench.audit.session`
-(one run's audit). Adapters: :mod:`~vscbench.audit.app` (the page),
-:mod:`~vscbench.audit.command` (``vscbench audit``), :mod:`~vscbench.audit.report` (the
-report's section).
+(one run's audit). Adapters: :mod:`~vscbench.audit.app` (the page) and
+:mod:`~vscbench.audit.command` (``vscbench audit``); the report's section is
+``vscbench.results.report.audit``, fed by ``metrics.json``.
 """
 
 from __future__ import annotations

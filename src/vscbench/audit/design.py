@@ -30,8 +30,8 @@ import hashlib
 import json
 import math
 import random
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,3 @@ def save_design(run_dir: Path, design: Design) -> Path:
         path.replace(keep)
     write_json_atomic(path, design.to_json())
     return path
-
-
-def stratum_counts(units: Sequence[Unit]) -> Counter[str]:
-    return Counter(u.stratum for u in units)
