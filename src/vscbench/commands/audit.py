@@ -26,10 +26,17 @@ def audit_cmd(
     serve: Annotated[bool, typer.Option(help="Serve the labelling page")] = True,
     redraw: Annotated[bool, typer.Option(help="Draw a new sample (the run changed)")] = False,
     export: Annotated[
-        Path | None, typer.Option(help="Write the sample as FILE.csv, .json (Label Studio), .xml")
+        Path | None,
+        typer.Option(
+            help="Write the sample as FILE.csv, .json (Label Studio), .xml "
+            "[default: none: serve the page]"
+        ),
     ] = None,
     import_file: Annotated[
-        Path | None, typer.Option("--import", help="Read labels: a CSV or a Label Studio export")
+        Path | None,
+        typer.Option(
+            "--import", help="Read labels: a CSV or a Label Studio export [default: none]"
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="Where the run's images are [default: the run's data]")
