@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vscbench import pacing
+from vscbench.audit.session import audit_metrics
 from vscbench.chat import FatalModelError, Generate, Settings
 from vscbench.config import Judging, Requests, RunConfig
 from vscbench.data.sheets import DataError
@@ -200,6 +201,9 @@ def write_results(
     utility = previous.get("utility")  # a utility score measured for this run outlives re-scoring
     if utility is not None:
         metrics["utility"] = utility
+    audit = audit_metrics(run_dir, ordered)  # so do hand labels (recomputed, or marked stale)
+    if audit is not None:
+        metrics["audit"] = audit
     metrics["counts"] = {
         **metrics["counts"],
         "records": len(ordered),

@@ -7,6 +7,7 @@
 * :mod:`~vscbench.commands.methods`: ``methods`` (the calibration methods found);
 * :mod:`~vscbench.commands.results`: ``report``, ``utility``, ``sweep``,
   ``import-upstream`` and ``export-upstream``;
+* :mod:`~vscbench.commands.audit`: ``audit`` (hand labels of a run's answers);
 * :mod:`~vscbench.commands.options` (shared options, defaults from the run schema),
   :mod:`~vscbench.commands.output` (errors, progress, summaries) and
   :mod:`~vscbench.commands.help` (help that reads whole at any width).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typer
 
-from vscbench.commands import data, judge, methods, results, run, steer
+from vscbench.commands import audit, data, judge, methods, results, run, steer
 from vscbench.commands.help import WholeHelp
 from vscbench.commands.output import fail
 
@@ -38,6 +39,7 @@ app.add_typer(steer.app, name="steer")
 results.register(app)
 judge.register(app)
 methods.register(app)
+audit.register(app)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
 from vscbench.results.compare import flips, paired
 from vscbench.results.counting import compute_metrics, percent
 from vscbench.results.report import pairs as flip_view
+from vscbench.results.report.audit import audit_section
 from vscbench.results.report.figures import (
     calibration_plane,
     grouped_bars,
@@ -73,6 +74,7 @@ def build_report(paths: Sequence[Path], out: Path, allow_incomplete: bool = Fals
             leaderboard=_leaderboard(runs),
             shared=_shared(runs),
             judges=_judges(runs),
+            audit=audit_section(runs),  # vscbench audit: the figures people would have given
             figures=_figures(runs, out),
             paired=_paired(runs),
             flips=_flips(runs, out),
