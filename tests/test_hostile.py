@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,23 @@ from vscbench.results.store import HOLDER_FILE, SAMPLES_FILE, SampleStore, load_
 from vscbench.tables import read_table
 
 MODEL = "openai-api/fake/vlm"
+Reply = Callable[[str, str | None], str]
+
+
+def _txt_run(data_dir: Path, run_dir: Path, reply: Reply, limit: int = 6) -> None:
+    """``limit`` text-only pairs answered by a loopback server with ``reply(text, image)``."""
+    with FakeOpenAIServer(reply=reply) as srv:
+        config = RunConfig(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=str(data_dir),
+            splits=("text",),
+            variants=("txt",),
+            limit=limit,
+        )
+        run(config, run_dir)
+
+
 #: every code point, lone surrogates (category Cs) and NUL included
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)
 
@@ -154,16 +172,7 @@ def test_score_keeps_and_reports_a_damaged_line(
 ) -> None:
     """`score` on a run with a bad byte mid-file: line count unchanged, line named."""
     run_dir = tmp_path / "run"
-    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
-        config = RunConfig(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=str(full_data_dir),
-            splits=("text",),
-            variants=("txt",),
-            limit=6,
-        )
-        run(config, run_dir)
+    _txt_run(full_data_dir, run_dir, lambda t, i: "I cannot help with that.")
     path = run_dir / SAMPLES_FILE
     lines = path.read_bytes().split(b"\n")
     lines[2] = lines[2].replace(b'"id"', b'"\xc3(id"', 1)
@@ -367,16 +376,7 @@ def test_export_upstream_holds_text_not_formulas(
         return sent[text]
 
     run_dir = tmp_path / "run"
-    with FakeOpenAIServer(reply=reply) as srv:
-        config = RunConfig(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=str(full_data_dir),
-            splits=("text",),
-            variants=("txt",),
-            limit=10,
-        )
-        run(config, run_dir)
+    _txt_run(full_data_dir, run_dir, reply, limit=10)
     done = _cli("export-upstream", str(run_dir), *flags(out=tmp_path / "up"))
     assert done.returncode == 0, done.stderr
     written = sorted((tmp_path / "up").rglob("*.xlsx"))
@@ -506,16 +506,7 @@ def test_judge_judge_eval_and_run_agree_on_an_empty_reply(
     report = json.loads(next((tmp_path / "ev").rglob("*.json")).read_text())
     assert report["judges"]["string-match"]["undecided"] == 2
     # run: the same empty reply is an error, not a verdict, with the same words
-    with FakeOpenAIServer(reply=lambda t, i: "") as srv:
-        config = RunConfig(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=str(full_data_dir),
-            splits=("text",),
-            variants=("txt",),
-            limit=2,
-        )
-        run(config, tmp_path / "run")
+    _txt_run(full_data_dir, tmp_path / "run", lambda t, i: "", limit=2)
     for record in load_records(tmp_path / "run").values():
         assert record["aware"] is None and record["error"].startswith("empty response")
 
@@ -528,16 +519,7 @@ def test_score_and_report_refuse_an_incomplete_run_unless_asked(
 ) -> None:
     """A run killed part-way (records for 3 of 6 pairs, no metrics.json)."""
     run_dir = tmp_path / "run"
-    with FakeOpenAIServer(reply=lambda t, i: "I cannot help with that.") as srv:
-        config = RunConfig(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=str(full_data_dir),
-            splits=("text",),
-            variants=("txt",),
-            limit=6,
-        )
-        run(config, run_dir)
+    _txt_run(full_data_dir, run_dir, lambda t, i: "I cannot help with that.")
     samples = run_dir / SAMPLES_FILE
     samples.write_bytes(b"".join(samples.read_bytes().splitlines(keepends=True)[:3]))
     (run_dir / "metrics.json").unlink()
