@@ -478,13 +478,6 @@ def find_cues(words: list[str], items: int = 0) -> tuple[list[Cue], set[str]]:
     return list(found.values()), structure
 
 
-def features(response: str) -> set[str]:
-    """The reply's features as names (what the weights are keyed by)."""
-    text = normalise(response)
-    cues, structure = find_cues(words_of(text), list_items(text))
-    return {f for c in cues for f in c.features} | structure
-
-
 def feature_names() -> list[str]:
     """Every feature a reply can have, in a fixed order (for training matrices)."""
     families = [f for f in (*FAMILIES, "turn") if f != "idiom"]
