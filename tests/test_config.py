@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from vscbench.cli import app
-from vscbench.config import RunConfig, Selection, describe
+from vscbench.config import STEER_SHORTHAND, RunConfig, Selection, describe
 from vscbench.engine import load_config, run, score
 from vscbench.results.report import build_report
 from vscbench.results.store import load_records
@@ -39,6 +39,9 @@ def test_old_config_loads_with_every_flat_field(old_run: Path) -> None:
     recorded = {k: v for k, v in stored.items() if k not in ("created", "fingerprint", "identity")}
     public = config.public()
     added = {k: public.pop(k) for k in ("rpm", "tpm")}  # fields added since, at their defaults
+    # steering became the steer method: unsteered, its old keys only held their defaults
+    folded = {k: recorded.pop(k) for k in STEER_SHORTHAND}
+    assert folded == {"steer": None, "alpha": 1.0, "steer_layers": [], "gate": None}
     assert public == recorded and added == {"rpm": None, "tpm": None}  # layout otherwise kept
 
 
@@ -82,7 +85,9 @@ def test_flat_names_route_to_their_parts() -> None:
     copy = RunConfig(**{**config.__dict__, "temperature": 0.7})
     assert (copy.temperature, copy.max_tokens, copy.splits) == (0.7, 5, ("text",))
     steered = RunConfig(model="hf-lm/x", method="steer:v.pt", alpha=2)
-    assert (steered.method, steered.steer, steered.alpha) == ("none", "v.pt", 2.0)
+    assert steered.method == "steer?vectors=v.pt&alpha=2"  # --alpha is a steer parameter
+    flagged = RunConfig(model="hf-lm/x", steer="v.pt", alpha=2.5, steer_layers=(1, 2))
+    assert flagged.method == "steer?vectors=v.pt&alpha=2.5&layers=1,2"  # --steer: shorthand
     config.skip_missing_images = True
     assert config.data.skip_missing_images
 
@@ -92,15 +97,17 @@ def test_flat_names_route_to_their_parts() -> None:
     [
         ({"colour": "red"}, "unknown run setting(s) ['colour']"),
         ({"temperature": math.nan}, "generation.temperature"),
-        ({"alpha": math.inf}, "steering.alpha"),
+        ({"steer": "v.pt", "alpha": math.inf}, "parameter alpha='inf'"),
+        ({"alpha": 2}, "--alpha: parameter(s) of the steer method; give --steer"),
+        ({"steer": "v.pt", "method": "reminder"}, "cannot be combined with --method 'reminder'"),
         ({"max_connections": 0}, "requests.max_connections"),
-        ({"gate": 1.5}, "steering.gate"),
+        ({"steer": "v.pt", "gate": 1.5}, "parameter gate='1.5'"),
         ({"limit": 0}, "limit must be at least 1"),
         ({"calibration_fraction": 1.0}, "between 0 and 1"),
         ({"splits": "image,video"}, "unknown split(s) 'video'"),
         ({"method": "cot"}, "unknown method 'cot'"),
         ({"judges": ()}, "at least one judge"),
-        ({"steer_layers": "1,x"}, "steering.steer_layers"),
+        ({"steer": "v.pt", "steer_layers": "1,x"}, "parameter layers='1,x'"),
     ],
 )
 def test_bad_options_are_refused_in_one_line(options: dict, words: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -257,3 +258,93 @@ def test_the_readme_example_method_runs(
         assert result.exit_code == 0, result.output
         assert srv.requests and all(r.text.startswith("You are a nurse.") for r in srv.requests)
     sys.modules.pop("readme_methods", None)
+
+
+def test_steer_is_a_builtin_intervention_of_the_registry() -> None:
+    """The built-in steering is loaded, listed, checked and refused like any plug-in."""
+    from vscbench.models.steering import Steer
+
+    rows = {f.name: f for f in available()}
+    steer = rows["steer"]
+    assert (steer.origin, steer.level) == ("built-in", "activation")
+    assert steer.parameters == "vectors, alpha=1.0, layers=(), gate=None"
+    cls, params = resolve("steer:v.pt?alpha=2&layers=1,3")
+    assert cls is Steer and params == {"vectors": Path("v.pt"), "alpha": 2.0, "layers": (1, 3)}
+    assert RunConfig(model=MODEL, steer="v.pt", alpha=2).method == "steer?vectors=v.pt&alpha=2"
+    with pytest.raises(MethodError, match="needs a local model"):
+        bind("steer:v.pt", local=False)
+    with pytest.raises(MethodError, match="no such file; make one with `vscbench steer fit`"):
+        bind("steer:no-such-vectors.pt", local=True)
+
+
+@pytest.fixture()
+def driver_only_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A method module on the driver's ``sys.path`` only (Ray workers do not inherit it),
+    and a Ray instance of this test's own, started by the sweep and shut down after."""
+    ray = pytest.importorskip("ray")
+    ray.shutdown()  # a fresh local instance: its workers inherit this test's environment
+    root = tmp_path / "driver_only"
+    root.mkdir()
+    (root / "ray_hedge.py").write_text(PLUGIN.format(version="1"))
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    ray.shutdown()
+    sys.modules.pop("ray_hedge", None)
+
+
+def ray_plan(tmp_path: Path, base_url: str, data_dir: Path) -> Path:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "out": "sweep",
+                "data_dir": str(data_dir),
+                "models": [MODEL],
+                "methods": ["none", "ray_hedge:Hedge?prefix=Careful."],
+                "run": {"splits": ["image"], "limit": 3, "base_url": base_url},
+            }
+        )
+    )
+    return plan
+
+
+def test_ray_workers_without_the_plugin_stop_the_sweep_before_any_cell(
+    driver_only_plugin: Path, full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    assert resolve("ray_hedge:Hedge")  # the driver has it: only the workers lack it
+    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+        plan = ray_plan(tmp_path, srv.base_url, full_data_dir)
+        result = CliRunner().invoke(app, ["sweep", str(plan), "--ray-address", "local"])
+        assert not srv.requests  # no cell ran, not even the plain one
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())  # one line, wrapped by the console
+    for words in (
+        "on Ray worker",
+        "method 'ray_hedge:Hedge'",
+        "module ray_hedge does not import",
+        "install the method's package on every worker",
+        "PYTHONPATH",
+        "no cell was run",
+    ):
+        assert words in message, result.output
+    assert "Traceback" not in result.output
+    assert not [p for p in (tmp_path / "sweep").glob("*") if p.is_dir()]
+
+
+def test_ray_workers_with_the_plugin_on_their_path_run_it(
+    driver_only_plugin: Path,
+    full_data_dir: Path,
+    tmp_path: Path,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = [str(driver_only_plugin), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))  # the fix the error names
+    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+        plan = ray_plan(tmp_path, srv.base_url, full_data_dir)
+        result = CliRunner().invoke(app, ["sweep", str(plan), "--ray-address", "local"])
+        assert result.exit_code == 0, result.output
+        hedged = [r for r in srv.requests if r.text.startswith("Careful. ")]
+        assert len(hedged) == 3 and len(srv.requests) == 6
+    cell = tmp_path / "sweep" / "openai-api-fake-vlm__ray_hedge-Hedge-prefix-Careful."
+    assert len((cell / "samples.jsonl").read_text().splitlines()) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,8 @@ def test_fit_then_run_steered(model: str, full_data_dir: Path, tmp_path: Path) -
     assert responses(tmp_path / "zero") == responses(tmp_path / "plain")
     assert responses(tmp_path / "strong") != responses(tmp_path / "plain")
     config = json.loads((tmp_path / "strong" / "config.json").read_text())
-    assert (config["alpha"], config["steer_layers"]) == (5000.0, [1])
+    assert config["method"] == f"steer?vectors={vectors}&alpha=5000.0&layers=1"  # --steer
+    assert config["identity"]["method"]["params"] == {"alpha": 5000.0, "layers": [1], "gate": None}
     refused = CliRunner().invoke(
         app,
         [
@@ -103,6 +105,36 @@ def test_fit_then_run_steered(model: str, full_data_dir: Path, tmp_path: Path) -
         ],
     )
     assert refused.exit_code == 2 and "alpha" in refused.output
+    # a run of the version before steering was a method resumes as the steer method's
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tmp_path / "strong", legacy)
+    as_before_steer_was_a_method(legacy, vectors)
+    before = (legacy / "samples.jsonl").read_text()
+    resumed = invoke(
+        *common, "--out", str(legacy), "--steer", str(vectors), "--alpha", "5000", "--layers", "1"
+    )
+    assert "Traceback" not in resumed and (legacy / "samples.jsonl").read_text() == before
+    elsewhere = tmp_path / "moved.pt"  # named by content: a moved vectors file resumes too
+    shutil.copy(vectors, elsewhere)
+    invoke(
+        *common, "--out", str(legacy), "--steer", str(elsewhere), "--alpha", "5000", "--layers", "1"
+    )
+
+
+def as_before_steer_was_a_method(run_dir: Path, vectors: Path) -> None:
+    """Rewrite ``config.json`` as vscbench wrote it when steering was a run setting."""
+    from vscbench.results.identity import fingerprint
+
+    path = run_dir / "config.json"
+    config = json.loads(path.read_text())
+    steer = config["identity"]["method"]
+    config["identity"]["method"] = {"name": "none"}
+    config["identity"]["steering"] = {"sha256": steer["inputs"]["vectors"], **steer["params"]}
+    config["fingerprint"] = fingerprint(config["identity"])
+    params = steer["params"]
+    config.update(method="none", steer=str(vectors), alpha=params["alpha"])
+    config.update(steer_layers=params["layers"], gate=params["gate"])
+    path.write_text(json.dumps(config))
 
 
 def test_head_level_fit(model: str, full_data_dir: Path, tmp_path: Path) -> None:
@@ -232,7 +264,8 @@ def test_refit_never_reuses_old_answers(model: str, full_data_dir: Path, tmp_pat
         assert (cells[name] / "samples.jsonl").read_text() == text
     (head_cell,) = new
     config = json.loads((cells[head_cell] / "config.json").read_text())
-    assert config["identity"]["steering"]["sha256"].startswith(head_cell.split("steer-")[1][:12])
+    vectors_sha = config["identity"]["method"]["inputs"]["vectors"]
+    assert vectors_sha.startswith(head_cell.split("steer-")[1][:12])
     assert len((cells[head_cell] / "samples.jsonl").read_text().splitlines()) > 0
 
 
@@ -266,7 +299,7 @@ def test_gated_sweep_beside_ungated(model: str, full_data_dir: Path, tmp_path: P
     assert cells == ["a0__layers2", "a8__layers2", "a8__layers2__gate0.5"]
     gated = next((tmp_path / "s").glob("*__gate0.5"))
     config = json.loads((gated / "config.json").read_text())
-    assert config["identity"]["steering"]["gate"] == 0.5
+    assert config["identity"]["method"]["params"]["gate"] == 0.5
     (vectors,) = (tmp_path / "s").glob("vectors-*.pt")
     assert vectors_meta(vectors)["gate"]["layer"] == 1
     assert 0 <= vectors_meta(vectors)["gate"]["probe_accuracy"] <= 1

@@ -188,3 +188,52 @@ def test_gate_steers_only_the_rows_its_probe_lets_through(vlm: LocalVLM, picture
     late = Steering(alpha=1.0, layers={1: vector}, gate=Gate(2, weight, 0.0))
     with pytest.raises(ValueError, match="gate at or before"), steered(vlm.model, late):
         pass
+
+
+def test_steer_in_a_plan_is_named_by_content_and_swept_by_strength(tmp_path: Path) -> None:
+    """A plan's steer method, like any method with an alpha: a cell per strength, its
+    vectors found beside the plan and named by their sha256."""
+    import yaml
+
+    from vscbench.files import sha256_file
+    from vscbench.sweep import load_plan
+
+    vectors = tmp_path / "v.pt"
+    save_vectors(vectors, {1: torch.ones(4)}, {"level": "layer", "layers": [1]})
+    plan = tmp_path / "plan.yaml"
+    methods = ["none", "steer:v.pt", "steer:v.pt?alpha=3&layers=1"]
+    plan.write_text(
+        yaml.safe_dump({"models": ["hf-lm/m"], "methods": methods, "strengths": [0, 2]})
+    )
+    _, cells, _ = load_plan(plan)
+    digest = sha256_file(vectors)[:12]
+    assert {c.name: c.config.method for c in cells} == {
+        "hf-lm-m__none": "none",
+        f"hf-lm-m__steer-vectors-{digest}-alpha-0": f"steer?vectors={vectors}&alpha=0",
+        f"hf-lm-m__steer-vectors-{digest}-alpha-2": f"steer?vectors={vectors}&alpha=2",
+        f"hf-lm-m__steer-vectors-{digest}-alpha-3-layers-1": (
+            f"steer?vectors={vectors}&alpha=3&layers=1"
+        ),
+    }
+    plan.write_text(yaml.safe_dump({"models": ["hf-lm/m"], "methods": ["steer:gone.pt"]}))
+    with pytest.raises(ValueError, match=r"plan.yaml: method 'steer.*gone.pt: No such file") as no:
+        load_plan(plan)
+    assert "\n" not in str(no.value)
+
+
+def test_an_old_steered_identity_is_the_steer_methods(tmp_path: Path) -> None:
+    """What a steered run recorded before steering was a method reads as steer's now."""
+    from vscbench.files import sha256_file
+    from vscbench.plugins import bind
+    from vscbench.results.identity import upgrade
+
+    vectors = tmp_path / "v.pt"
+    save_vectors(
+        vectors, {1: torch.ones(4), 2: torch.ones(4)}, {"level": "layer", "layers": [1, 2]}
+    )
+    steering = {"sha256": sha256_file(vectors), "alpha": 4.0, "layers": [2], "gate": None}
+    old = {"selection": {"limit": None}, "method": {"name": "none"}, "steering": steering}
+    now = bind(f"steer:{vectors}?alpha=4&layers=2", local=True).identity()
+    assert upgrade(old) == {"selection": {"limit": None}, "method": now, "steering": None}
+    beside = {**old, "method": {"name": "reminder", "text_sha256": "x"}}
+    assert upgrade(beside) == beside  # steering beside a prompt method: one method cannot say

@@ -54,8 +54,8 @@ def row(cell: dict[str, Any]) -> dict[str, Any]:
     records = [r for r in load_records(folder).values() if r.get("response") is not None]
     out = {
         "cell": cell["cell"],
-        "alpha": cell["alpha"],
-        "gate": cell["gate"],
+        "alpha": cell["params"]["alpha"],  # the steer method's parameters
+        "gate": cell["params"]["gate"],
         "degenerate": sum(degenerate(r["response"]) for r in records) / max(1, len(records)),
         "utility": cell["utility"],
         "failed": cell["failed"],

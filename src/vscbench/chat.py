@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from vscbench.config import Requests
 
 if TYPE_CHECKING:
-    from vscbench.models.steering.hooks import Steering
+    from vscbench.plugins import Intervention
 
 _REQUESTS = Requests()  # the defaults of how a model is asked, stated in vscbench.config
 
@@ -30,7 +30,8 @@ class Settings:
     max_retries: int | None = _REQUESTS.max_retries
     timeout: int | None = _REQUESTS.timeout
     batch_size: int = _REQUESTS.batch_size  # local models only
-    steering: Steering | None = None  # local models only
+    # an activation-level method (``steer`` or a plug-in's): local models only
+    steering: Intervention | None = None
     rpm: float | None = _REQUESTS.rpm  # the provider's limits, when known (API models)
     tpm: float | None = _REQUESTS.tpm
 

@@ -5,18 +5,20 @@ part it needs: :class:`Selection` (which pairs; :func:`vscbench.dataset.load_dat
 :class:`DataOptions` (where the data is, how images are made), :class:`Target` (the
 model and how to reach it), :class:`Generation` (what defines the answers),
 :class:`Requests` (how fast the model is asked), :class:`Judging` (the judge panel),
-:class:`Prompting` (the prompt method) and :class:`SteeringOptions` (activation
-steering). Validation happens here, once, with pydantic: choices, ranges, finite
+:class:`Prompting` (the method, prompt- or activation-level: a spec of the one registry
+of :mod:`vscbench.plugins`). Validation happens here, once, with pydantic: choices, ranges, finite
 numbers, and unknown keys refused with one line naming them.
 
 Everything else is derived from the schema: ``config.json`` (:meth:`RunConfig.public`,
 the flat layout every version wrote, so old run directories load with
 :meth:`RunConfig.from_stored`), the run identity (:meth:`RunConfig.identity`) and the
-``run:`` section of a sweep plan (any flat option but the model, method and steering).
+``run:`` section of a sweep plan (any flat option but the model and method).
 A new run option is one field on its part, plus its flag in :mod:`vscbench.commands`.
 
 Flat names stay the public spelling: ``RunConfig(model=..., splits=("text",),
 max_tokens=64)`` routes each name to its part, and ``config.max_tokens`` reads it back.
+The steering flags (``steer``, ``alpha``, ``steer_layers``, ``gate``) are no part: they
+spell the ``steer`` method's parameters (:data:`STEER_SHORTHAND`) and end up in its spec.
 """
 
 from __future__ import annotations
@@ -37,9 +39,8 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 
-from vscbench.files import sha256_file
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
-from vscbench.plugins import resolve
+from vscbench.plugins import parse, resolve, respell
 from vscbench.redaction import redact_args, redact_url
 
 #: The judge a run uses when none is named.
@@ -191,7 +192,8 @@ class Judging:
 
 @dataclass(config=PARTS_CONFIG)
 class Prompting:
-    """The method: a spec of the one registry (:mod:`vscbench.plugins`)."""
+    """The method: a spec of the one registry (:mod:`vscbench.plugins`), prompt-level or
+    activation-level (``steer``: activation steering of a local model)."""
 
     method: str = "none"
     reminder_file: str | None = None  # replaces the reminder's text
@@ -199,19 +201,8 @@ class Prompting:
     @field_validator("method")
     @classmethod
     def _known(cls, value: str) -> str:
-        if steer_method(value) is None:
-            resolve(value)  # loads and checks the method class and its parameters
+        resolve(value)  # loads and checks the method class and its parameters
         return value
-
-
-@dataclass(config=PARTS_CONFIG)
-class SteeringOptions:
-    """Activation steering of a local model (:mod:`vscbench.models.steering`)."""
-
-    steer: str | None = None  # vectors file from `vscbench steer fit`
-    alpha: float = 1.0  # steering strength
-    steer_layers: Numbers = ()  # restrict the vectors to these layers
-    gate: Annotated[float, Field(ge=0, le=1)] | None = None  # probe threshold
 
 
 #: Part name -> its class, in ``config.json`` order.
@@ -223,7 +214,6 @@ PARTS: dict[str, type] = {
     "generation": Generation,
     "requests": Requests,
     "prompting": Prompting,
-    "steering": SteeringOptions,
 }
 #: Flat option name -> the part that holds it.
 FLAT: dict[str, str] = {
@@ -231,15 +221,33 @@ FLAT: dict[str, str] = {
 }
 assert len(FLAT) == sum(len(dataclasses.fields(c)) for c in PARTS.values()), "a name twice"
 #: Options a sweep plan's ``run:`` section may set (the cells set the rest).
-PLAN_RUN_KEYS = frozenset(FLAT) - {"model", "method", "steer", "alpha"}
-STEER_PREFIX = "steer:"
+PLAN_RUN_KEYS = frozenset(FLAT) - {"model", "method"}
+#: The steering flags, each a parameter of the ``steer`` method: ``--steer V --alpha A``
+#: is ``--method "steer?vectors=V&alpha=A"``. Old ``config.json`` files have them too.
+STEER_SHORTHAND = {"steer": "vectors", "alpha": "alpha", "steer_layers": "layers", "gate": "gate"}
 
 
-def steer_method(method: str) -> str | None:
-    """The vectors file of a ``steer:VECTORS`` method, else ``None``."""
-    return method[len(STEER_PREFIX) :] if method.startswith(STEER_PREFIX) else None
+def with_steering(method: str, given: Mapping[str, Any]) -> str:
+    """``method`` with the steering flags in ``given`` (flat names) as its parameters."""
+    given = {k: v for k, v in given.items() if v not in (None, (), [])}
+    if not given:
+        return method
+    if "steer" in given:
+        if method != "none":
+            raise ValueError(
+                f"--steer is the method steer?vectors=...; it cannot be combined with "
+                f"--method {method!r} (a run has one method)"
+            )
+        method = "steer"
+    elif parse(method).name != "steer":
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+        raise ValueError(f"{flags}: parameter(s) of the steer method; give --steer VECTORS")
+    return respell(method, **{STEER_SHORTHAND[k]: _text(v) for k, v in given.items()})
 
 
+def _text(value: Any) -> str:
+    """A parameter's value as a spec spells it (``1,2`` for a list)."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _fields(part: Any) -> dict[str, Any]:
@@ -273,15 +281,15 @@ class RunConfig(BaseModel):
     generation: Generation = Field(default_factory=Generation)
     requests: Requests = Field(default_factory=Requests)
     prompting: Prompting = Field(default_factory=Prompting)
-    steering: SteeringOptions = Field(default_factory=SteeringOptions)
 
     @model_validator(mode="before")
     @classmethod
     def _route_flat_names(cls, data: Any) -> Any:
-        """Flat names into their parts (over whole parts given); ``steer:V`` methods."""
+        """Flat names into their parts (over whole parts given); steering flags into
+        the ``steer`` method's spec."""
         if not isinstance(data, Mapping):
             return data
-        unknown = sorted(k for k in data if k not in PARTS and k not in FLAT)
+        unknown = sorted(k for k in data if k not in PARTS and k not in FLAT | STEER_SHORTHAND)
         if unknown:
             raise ValueError(f"unknown run setting(s) {unknown}")
         parts = {name: data[name] for name in PARTS if name in data}
@@ -289,11 +297,11 @@ class RunConfig(BaseModel):
             if name in FLAT:
                 part = FLAT[name]
                 parts[part] = {**_fields(parts.get(part)), name: value}
-        method = _fields(parts.get("prompting")).get("method")
-        vectors = steer_method(str(method or ""))
-        if vectors is not None:
-            parts["prompting"] = {**_fields(parts["prompting"]), "method": "none"}
-            parts["steering"] = {**_fields(parts.get("steering")), "steer": vectors}
+        steering = {k: data[k] for k in STEER_SHORTHAND if k in data}
+        if steering:
+            prompting = _fields(parts.get("prompting"))
+            method = with_steering(str(prompting.get("method") or "none"), steering)
+            parts["prompting"] = {**prompting, "method": method}
         return parts
 
     def __getattr__(self, name: str) -> Any:
@@ -310,8 +318,10 @@ class RunConfig(BaseModel):
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> RunConfig:
         """The config of a ``config.json`` (any version's: the flat layout, extra keys
-        such as ``created`` or ``identity`` set aside)."""
-        return cls(**{k: v for k, v in stored.items() if k in FLAT})
+        such as ``created`` or ``identity`` set aside; the steering keys of a version
+        before steering was a method become the ``steer`` method's spec)."""
+        legacy = STEER_SHORTHAND if stored.get("steer") else {}  # else their defaults
+        return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
 
     def public(self) -> dict[str, Any]:
         """The config as recorded in ``config.json``: flat, secrets redacted."""
@@ -326,17 +336,9 @@ class RunConfig(BaseModel):
 
     def identity(self, data_sha256: Mapping[str, str], method: Mapping[str, Any]) -> dict:
         """Everything that defines a run's answers (see :mod:`vscbench.results.identity`):
-        this config's selection, data, model, generation and steering, the sheets'
-        checksums and the method's own identity (the content of its inputs)."""
-        s, steer = self.selection, self.steering
-        steering = None
-        if steer.steer:
-            steering = {
-                "sha256": sha256_file(steer.steer),
-                "alpha": steer.alpha,
-                "layers": list(steer.steer_layers),
-                "gate": steer.gate,
-            }
+        this config's selection, data, model and generation, the sheets' checksums and
+        the method's own identity (the content of its inputs; steering's too)."""
+        s = self.selection
         return {
             "selection": {
                 **{k: list(getattr(s, k)) for k in ("splits", "variants", "categories", "types")},
@@ -352,7 +354,9 @@ class RunConfig(BaseModel):
             "model": {"name": self.target.model, "args": redact_args(self.target.model_args)},
             "generation": dataclasses.asdict(self.generation),
             "method": dict(method),
-            "steering": steering,
+            # steering's place before it was a method; kept (always null) so the runs of
+            # every other method keep their fingerprint (results.identity.upgrade)
+            "steering": None,
         }
 
 
@@ -365,7 +369,7 @@ class Plan(BaseModel):
     data_dir: str | None = None
     models: Annotated[list[str], Field(min_length=1)]
     methods: Annotated[list[str], Field(min_length=1)]
-    strengths: list[float] = [1.0]  # alphas, for steer: methods
+    strengths: list[float] = [1.0]  # alphas, for methods with an alpha parameter (steer)
     run: dict[str, Any] = {}
     utility: dict[str, Any] = {}
     ray: dict[str, float] = {}

@@ -26,10 +26,12 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from vscbench import pacing
 from vscbench.audit.session import audit_metrics
 from vscbench.chat import FatalModelError, Generate, Settings
-from vscbench.config import Judging, Requests, RunConfig
+from vscbench.config import Judging, Requests, RunConfig, describe
 from vscbench.data.sheets import DataError
 from vscbench.dataset import UNUSABLE_IMAGE, Dataset, load_dataset
 from vscbench.files import write_json_atomic
@@ -42,7 +44,7 @@ from vscbench.models.names import is_local, is_text_only
 from vscbench.models.registry import backend_for, make_generate
 from vscbench.progress import OnProgress, Progress
 from vscbench.results.counting import compute_metrics
-from vscbench.results.identity import differences, fingerprint
+from vscbench.results.identity import differences, fingerprint, upgrade
 from vscbench.results.inspect_log import write_inspect_log
 from vscbench.results.records import ANSWER_FIELDS, cap_reply, new_record
 from vscbench.results.store import (
@@ -81,17 +83,10 @@ def panel_for(
 
 
 def generate_for(config: RunConfig, intervention: Any = None) -> Generate:
-    """The model call of a run: its backend, generation settings and steering (from
-    ``--steer``, or an activation-level method's ``intervention``: one at a time)."""
-    from vscbench.models.steering import steering_for
-
-    steering = steering_for(config.steering)
-    if steering is not None and intervention is not None:
-        raise ValueError("--steer and an activation-level --method cannot be combined")
+    """The model call of a run: its backend, generation settings and the activation-level
+    method's ``intervention`` (``steer`` or a plug-in's), applied around each batch."""
     settings = Settings(
-        **asdict(config.generation),
-        **asdict(config.requests),
-        steering=steering or intervention,
+        **asdict(config.generation), **asdict(config.requests), steering=intervention
     )
     target = config.target
     return make_generate(target.model, target.base_url, target.model_args, settings)
@@ -144,7 +139,7 @@ def _check_resumable(run_dir: Path, identity: dict[str, Any]) -> str:
             f"{run_dir} was made by an older vscbench that did not record what defines its "
             "answers, so it cannot be resumed safely; use a new --out"
         )
-    changed = differences(stored["identity"], identity)
+    changed = differences(upgrade(stored["identity"]), identity)
     if changed:
         raise RunDirError(
             f"{run_dir} holds answers made with other settings; resuming would mix them. "
@@ -244,9 +239,6 @@ def _check_runnable(config: RunConfig, dataset: Dataset) -> None:
         )
     model = config.target.model
     backend_for(model).check(model)  # its optional dependency, before anything is written
-    steer = config.steering.steer
-    if steer and not Path(steer).is_file():
-        raise ValueError(f"--steer {steer}: no such file; make one with `vscbench steer fit`")
     if is_text_only(model):
         pictured = [i.id for i in dataset.items if dataset.images.get(i.id) is not None]
         if pictured:
@@ -352,7 +344,10 @@ def load_config(run_dir: Path) -> RunConfig:
     path = run_dir / CONFIG_FILE
     if not path.exists():
         raise RunDirError(f"{run_dir}: no {CONFIG_FILE}; is this a vscbench run directory?")
-    return RunConfig.from_stored(read_json(path))
+    try:
+        return RunConfig.from_stored(read_json(path))
+    except ValidationError as exc:  # e.g. steering beside a prompt method, as runs once did
+        raise RunDirError(f"{path} cannot be used by this version: {describe(exc)}") from None
 
 
 def score(

@@ -17,8 +17,9 @@ Each method turns one benchmark pair into one or more conversations with any bac
   spirit of ECSO (Gou et al., 2024).
 
 Each is a plug-in like any other (:mod:`vscbench.plugins`: the protocol and the one
-registry). Activation steering (``steer:``) is not a prompt method; the run schema maps
-it to ``--steer`` (:mod:`vscbench.config`). :func:`build_method` makes a run's method.
+registry). Activation steering (``steer``) is registered there too, as an
+activation-level intervention (:class:`vscbench.models.steering.Steer`); ``--steer`` is
+its shorthand. :func:`build_method` makes a run's method, whichever level it is.
 """
 
 from __future__ import annotations

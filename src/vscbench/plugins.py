@@ -22,7 +22,9 @@ that installs forward hooks on the loaded torch model for the prompt and every
 generated token and removes them on exit. Its fitted state is an input file (a ``Path``
 parameter, e.g. the vectors file of ``vscbench steer fit``), loaded when it is built and
 hashed into its identity. Each pair is then asked plainly; only a local model
-(``hf-vlm/``, ``hf-lm/``) can run one.
+(``hf-vlm/``, ``hf-lm/``) can run one. The built-in ``steer`` (activation steering,
+:class:`vscbench.models.steering.Steer`) is one, loaded and built like any other;
+``--steer V --alpha A`` is only a way of writing ``steer?vectors=V&alpha=A``.
 
 Its identity (name, version, parameters, hashes of its input files and texts) is part
 of the run identity, so resuming a run under another method, version or input is refused.
@@ -45,7 +47,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -68,6 +70,7 @@ __all__ = [
     "bind",
     "parse",
     "resolve",
+    "respell",
 ]
 
 ENTRY_POINT_GROUP = "vscbench.methods"
@@ -77,6 +80,7 @@ BUILTIN: dict[str, str] = {
     "reminder": "vscbench.methods:Reminder",
     "few-shot": "vscbench.methods:FewShot",
     "self-check": "vscbench.methods:SelfCheck",
+    "steer": "vscbench.models.steering:Steer",
 }
 #: What a method class must have, by level (checked when it is loaded).
 MEMBERS = {
@@ -153,6 +157,24 @@ def parse(spec: str) -> Spec:
     if colon and not right:
         raise MethodError(f"method {spec!r}: nothing after ':'")
     return Spec(left, params, right if colon else None)
+
+
+def respell(spec: str, **changes: str) -> str:
+    """``spec`` as ``NAME?k=v&...``, its ``NAME:V`` value named, with ``changes`` set.
+
+    How a shorthand flag (``--steer V --alpha A`` is ``steer?vectors=V&alpha=A``) or a
+    sweep's strength or resolved path becomes part of the one spec a run records. Not
+    checked here: the result is checked like any spec when the run schema takes it.
+    """
+    given = parse(spec)
+    raw = dict(given.params)
+    if given.positional is not None:
+        first = next(iter(parameters(_load(given.name))), None)
+        if first is None:  # reported as "takes no parameters" when the spec is checked
+            return spec
+        raw = {first: given.positional, **raw}  # as _convert: a named value wins
+    raw.update(changes)
+    return f"{given.name}?{urlencode(raw, safe=',/:~')}" if raw else given.name
 
 
 def _registered() -> dict[str, str]:
@@ -338,6 +360,7 @@ class Found:
     version: str = ""
     parameters: str = ""
     error: str | None = None  # why it could not be loaded
+    level: str = ""  # prompt or activation (an intervention on a local model)
 
 
 def available() -> list[Found]:
@@ -354,5 +377,6 @@ def available() -> list[Found]:
             p.name if p.default is p.empty else f"{p.name}={p.default}"
             for p in parameters(cls).values()
         )
-        rows.append(Found(name, origin, cls.description, str(cls.version), params))
+        level = getattr(cls, "level", "prompt")
+        rows.append(Found(name, origin, cls.description, str(cls.version), params, level=level))
     return rows

@@ -8,18 +8,26 @@ A plan (YAML) names the cells and the settings they share::
     out: sweeps/main
     data_dir: ~/vscbench-data          # optional
     models: [openai-api/vllm/llava-1.6, hf-vlm/llava-hf/llava-1.5-7b-hf]
-    methods: [none, reminder, "few-shot:2", "steer:vectors.pt"]
-    strengths: [1, 2, 4]               # alphas, for steer: methods
+    methods: [none, reminder, "few-shot:2", "steer:vectors.pt", "mypkg.mod:Mine?k=3"]
+    strengths: [1, 2, 4]               # alphas, for methods that take one (steer)
     run: {splits: [image, text], eval_on: test, judges: [string-match], max_tokens: 256}
     utility: {vqa: vqa.csv, scoring: exact}     # optional
     ray: {gpus_per_cell: 1, cpus_per_cell: 1}   # used with --ray-address
 
+Every method is a spec of the one registry (:mod:`vscbench.plugins`), built-in or not.
+A method that takes an ``alpha`` parameter and is not given one gets one cell per
+strength; a relative input file (a ``Path`` parameter, such as steer's vectors) is
+found beside the plan, and a cell is named by that file's sha256, so a re-fit never
+reuses the answers of old vectors.
+
 Without a Ray address the cells run here one after another; with one, each cell is a
-Ray task on the cluster. Workers need not share a filesystem with the driver: a task
-receives its cell's directory as it stands (so an interrupted cell resumes), runs in a
-temporary directory of its own, and sends every file back; the driver writes them into
-its output directory. Steering cells are named by the vectors file's sha256, so a
-re-fit never reuses the answers of old vectors.
+Ray task on the cluster. First, every node that could take a cell is asked whether each
+method of the plan loads there (its module imports, its input files exist): a worker
+without a plug-in stops the sweep with one line before any cell runs, instead of
+failing its cells one by one after others ran. Workers need not share a filesystem with
+the driver: a task receives its cell's directory as it stands (so an interrupted cell
+resumes), runs in a temporary directory of its own, and sends every file back; the
+driver writes them into its output directory.
 """
 
 from __future__ import annotations
@@ -34,9 +42,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from vscbench.config import Plan, RunConfig, describe, steer_method
+from vscbench.config import Plan, RunConfig, describe
 from vscbench.engine import run
 from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
+from vscbench.plugins import MethodError, parameters, resolve, respell
 from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json
 
 
@@ -96,23 +105,41 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
     utility = dict(plan.utility)
     if "vqa" in utility and not Path(utility["vqa"]).is_absolute():
         utility["vqa"] = str(base / utility["vqa"])
-    cells = []
-    for model in plan.models:
-        for method in plan.methods:
-            given = steer_method(method)
-            if given is None:
-                name = f"{_slug(model)}__{_slug(method)}"
-                config = RunConfig(model=model, method=method, **shared)
-                cells.append(Cell(name, config, dict(utility)))
-                continue
-            vectors = Path(given) if Path(given).is_absolute() else base / given
-            if not vectors.is_file():
-                raise ValueError(f"method {method!r}: no vectors file {vectors}")
-            for alpha in plan.strengths:
-                config = RunConfig(model=model, steer=str(vectors), alpha=alpha, **shared)
-                name = steer_cell_name(model, vectors, alpha, config.steer_layers)
-                cells.append(Cell(name, config, dict(utility)))
-    return cells
+    return [
+        Cell(
+            cell_name(model, method), RunConfig(model=model, method=method, **shared), dict(utility)
+        )
+        for model in plan.models
+        for given in plan.methods
+        for method in settings(given, plan.strengths, base)
+    ]
+
+
+def settings(method: str, strengths: Sequence[float], base: Path) -> list[str]:
+    """The specs a plan's method stands for: its relative input files found under
+    ``base``, and one spec per strength if it takes an ``alpha`` that it leaves open."""
+    cls, params = resolve(method)
+    files = {
+        k: str(base / v) for k, v in params.items() if isinstance(v, Path) and not v.is_absolute()
+    }
+    method = respell(method, **files) if files else method
+    if "alpha" not in parameters(cls) or "alpha" in params:
+        return [method]
+    return [respell(method, alpha=f"{alpha:g}") for alpha in strengths]
+
+
+def cell_name(model: str, method: str) -> str:
+    """``<model>__<method>``, with each input file (a ``Path`` parameter) written as its
+    sha256[:12]: other content under the same file name never shares a cell."""
+    _, params = resolve(method)
+    files = {}
+    for key, value in params.items():
+        if isinstance(value, Path):
+            try:
+                files[key] = sha256_file(value)[:12]
+            except OSError as exc:
+                raise MethodError(f"method {method!r}: {key}={value}: {exc.strerror}") from None
+    return f"{_slug(model)}__{_slug(respell(method, **files) if files else method)}"
 
 
 def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
@@ -129,10 +156,8 @@ def run_cell(cell: Cell, target: Path) -> dict[str, Any]:
         "cell": cell.name,
         "model": cell.config.target.model,
         "method": cell.config.prompting.method,
-        "steer": cell.config.steering.steer,
-        "alpha": cell.config.steering.alpha,
-        "layers": list(cell.config.steering.steer_layers),
-        "gate": cell.config.steering.gate,
+        # as the identity records them: converted (steer's alpha, layers and gate)
+        "params": dict(metrics["config"]["identity"]["method"].get("params") or {}),
         "sra_u": figures["sra_u"],
         "sra_s": figures["sra_s"],
         "avg": figures["avg"],
@@ -195,10 +220,12 @@ def run_cells(
             include_dashboard=False,
             log_to_driver=False,
         )
-        remote = ray.remote(
-            num_gpus=float(options.get("gpus_per_cell", 0)),
-            num_cpus=float(options.get("cpus_per_cell", 1)),
-        )(run_shipped_cell)
+        need = {
+            "GPU": float(options.get("gpus_per_cell", 0)),
+            "CPU": float(options.get("cpus_per_cell", 1)),
+        }
+        check_workers(sorted({cell.config.prompting.method for cell in cells}), need)
+        remote = ray.remote(num_gpus=need["GPU"], num_cpus=need["CPU"])(run_shipped_cell)
         pending = [remote.remote(cell, _pack(out / cell.name)) for cell in cells]
         results = []
         for cell, (summary, files) in zip(cells, ray.get(pending), strict=True):
@@ -207,6 +234,60 @@ def run_cells(
     for result in results:
         result["dir"] = str(out / result["cell"])
     return results
+
+
+def method_problems(methods: Sequence[str]) -> list[str]:
+    """Why each of ``methods`` would not run here: its module, class or parameters, or
+    an input file that is not here (a worker may share no filesystem with the driver)."""
+    problems = []
+    for method in methods:
+        try:
+            _, params = resolve(method)
+        except MethodError as exc:
+            problems.append(str(exc))
+            continue
+        problems += [
+            f"method {method!r}: {key}={value}: no such file"
+            for key, value in params.items()
+            if isinstance(value, Path) and not value.is_file()
+        ]
+    return problems
+
+
+def check_workers(methods: Sequence[str], need: dict[str, float]) -> None:
+    """Ask every live Ray node with the resources of a cell whether ``methods`` load
+    there; refuse the sweep, before any cell runs, with one line if one does not."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [
+        n
+        for n in ray.nodes()
+        if n.get("Alive") and all(n["Resources"].get(k, 0) >= v for k, v in need.items() if v)
+    ]
+    check = ray.remote(num_cpus=0)(method_problems)
+    pending = [
+        check.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(methods)
+        for n in nodes
+    ]
+    try:
+        answers = ray.get(pending)
+    except Exception as exc:  # vscbench itself does not load there
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"the Ray workers cannot run vscbench ({first}); install vscbench, with the "
+            "plan's method packages, on every worker; no cell was run"
+        ) from None
+    for node, problems in zip(nodes, answers, strict=True):
+        if problems:
+            raise ValueError(
+                f"on Ray worker {node.get('NodeManagerAddress', node['NodeID'])}: "
+                f"{'; '.join(problems)}. The workers need what the driver has: install the "
+                "method's package on every worker, or put its module on their PYTHONPATH "
+                "(a runtime_env's env_vars or py_modules); no cell was run"
+            )
 
 
 def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str, Any]]:
@@ -257,7 +338,7 @@ def steer_sweep(
             RunConfig(
                 model=model,
                 eval_on="test",
-                steer=str(vectors),
+                steer=str(vectors),  # the steer method's parameters, as --steer spells them
                 alpha=alpha,
                 steer_layers=tuple(group),
                 gate=gate,

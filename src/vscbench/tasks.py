@@ -154,10 +154,17 @@ def answer() -> Solver:
 @solver
 def calibrated(method: str, dataset: Dataset, data: DataOptions, selection: Selection) -> Solver:
     """The pair through a calibration method (:mod:`vscbench.plugins`), as ``vscbench run``
-    does; the method prepares once per task (its state in a temporary directory)."""
+    does; the method prepares once per task.
+
+    Its state file lives in a temporary directory removed with the task, not beside the
+    log: inspect gives a task no directory of ours to resume from (``eval-retry`` starts
+    a new task, which prepares again), and each sample's log already records what the
+    method used (its trace, e.g. few-shot's demonstration ids).
+    """
     bound = build_method(Prompting(method=method), selection)
     if bound.intervention is not None:
         raise ValueError(f"method {method!r} acts on activations; run it with `vscbench run`")
+    scratch = tempfile.TemporaryDirectory(prefix="vscbench-method-")  # held by solve
     prepared = asyncio.Lock()
     done: list[bool] = []
 
@@ -170,7 +177,7 @@ def calibrated(method: str, dataset: Dataset, data: DataOptions, selection: Sele
         ask = generate_with(model)
         async with prepared:
             if not done:
-                state_file = Path(tempfile.mkdtemp(prefix="vscbench-method-")) / "state.json"
+                state_file = Path(scratch.name) / "state.json"
                 await bound.prepare(setup_for(ask, state_file, selection, data))
                 done.append(True)
         item = next(i for i in dataset.items if i.id == state.sample_id)

@@ -37,6 +37,7 @@ UNSET_DEFAULTS: dict[str, str] = {
     "tpm": "learnt from the provider's headers and 429s",
     "reminder_file": "the built-in reminder",
     "steer": "no steering",
+    "alpha": "1 (the steer method's default)",
     "steer_layers": "every layer in the vectors file",
     "gate": "none: steer every prompt",
     "seed": "none (local models: 0)",

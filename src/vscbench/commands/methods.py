@@ -10,22 +10,29 @@ from vscbench.commands.output import out
 
 
 def methods_cmd() -> None:
-    """List the methods (built-in, installed entry points), with their parameters.
+    """List the methods (built-in, installed entry points), with their level and parameters.
+
+    The level says where a method acts: prompt (any model) or activation (an
+    intervention on a local model, such as the built-in steer).
 
     A method that cannot be loaded is listed with the reason instead of its description.
     Any class on the Python path can also be given as --method package.module:Name.
     """
     from vscbench.plugins import available
 
-    table = Table("method", "version", "parameters", "description", "origin")
+    table = Table("method", "level", "version", "parameters", "description", "origin")
     for found in available():
         if found.error:
-            table.add_row(
-                found.name, "", "", f"[red]cannot load:[/red] {escape(found.error)}", found.origin
-            )
+            why = f"[red]cannot load:[/red] {escape(found.error)}"
+            table.add_row(found.name, "", "", "", why, found.origin)
         else:
             table.add_row(
-                found.name, found.version, found.parameters, found.description, found.origin
+                found.name,
+                found.level,
+                found.version,
+                escape(found.parameters),
+                found.description,
+                found.origin,
             )
     out.print(table)
 

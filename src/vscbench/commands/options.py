@@ -20,12 +20,11 @@ from vscbench.config import (
     RenderMode,
     Requests,
     Selection,
-    SteeringOptions,
 )
 from vscbench.judges import JUDGE_SPECS
 
 SELECTION, DATA, GENERATION = Selection(), DataOptions(), Generation()
-REQUESTS, JUDGING, PROMPTING, STEERING = Requests(), Judging(), Prompting(), SteeringOptions()
+REQUESTS, JUDGING, PROMPTING = Requests(), Judging(), Prompting()
 #: A shorter reply budget where many replies are generated per setting (utility, sweeps).
 SHORT_MAX_TOKENS = 256
 EvalOn = Literal["all", "calibration", "test"]
@@ -145,14 +144,24 @@ TpmOpt = Annotated[
     ),
 ]
 BatchSizeOpt = Annotated[int, Opt(help="Batch size of a local model (hf-vlm/...)")]
-MethodOpt = Annotated[str, Opt(help="none, reminder, few-shot:K, self-check or steer:VECTORS")]
+MethodOpt = Annotated[
+    str,
+    Opt(
+        help="none, reminder, few-shot:K, self-check, steer:VECTORS, any method of "
+        "`vscbench methods`, or package.module:Name (NAME?key=value&... sets parameters)"
+    ),
+]
 ReminderFileOpt = Annotated[
     Path | None, Opt(help="Text that replaces the reminder's system prompt")
 ]
 SteerOpt = Annotated[
-    Path | None, Opt(help="Steering vectors from `vscbench steer fit` (local models)")
+    Path | None,
+    Opt(
+        help="Steering vectors from `vscbench steer fit` (local models): shorthand for "
+        "--method steer?vectors=FILE, with --alpha, --layers and --gate as its parameters"
+    ),
 ]
-AlphaOpt = Annotated[float, Opt(help="Steering strength")]
+AlphaOpt = Annotated[float | None, Opt(help="Steering strength (the steer method's alpha)")]
 SteerLayersOpt = Annotated[
     str | None, Opt("--layers", help="Steer only these layers, comma-separated")
 ]

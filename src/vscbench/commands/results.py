@@ -67,7 +67,9 @@ def utility_cmd(
         None
     ),
     model: Annotated[str | None, Opt(help="Model, when not using --run")] = None,
-    method: Annotated[str, Opt(help="Prompt method, when not using --run")] = PROMPTING.method,
+    method: Annotated[
+        str, Opt(help="Method spec (as run --method), when not using --run")
+    ] = PROMPTING.method,
     base_url: Annotated[str | None, Opt()] = None,
     out_dir: Annotated[Path | None, Opt("--out", help="Where utility.json goes")] = None,
     scoring: Annotated[str, Opt(help="exact, contains or llm:MODEL")] = "exact",

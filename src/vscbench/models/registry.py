@@ -105,5 +105,8 @@ def make_generate(
     """The backend for ``model`` (see :mod:`vscbench.models.names`)."""
     settings = settings or Settings()
     if settings.steering is not None and not is_local(model):
-        raise ValueError(f"{model}: steering needs a local model (hf-vlm/ or hf-lm/)")
+        raise ValueError(
+            f"{model}: an activation-level method (steering) needs a local model "
+            "(hf-vlm/ or hf-lm/)"
+        )
     return backend_for(model).make(model, base_url, model_args or {}, settings)

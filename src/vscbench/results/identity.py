@@ -8,11 +8,11 @@ What defines the answers: the selection (splits, variants, categories, types, li
 calibration side, split seed and fraction, defective pairs, missing images), the data
 (the sheets' checksums, the render mode), the model and its non-secret arguments, the
 generation settings, the method *and the content of its inputs* (the reminder's text,
-the few-shot demonstrations' ids), and steering (the vectors file's sha256, alpha and
-layers). What does not: judges (``score`` adds or replaces verdicts per judge without
-touching the answers), where the server is (``--base-url``), and how fast it is asked
-(connections, retries, timeouts, batch size). The identity itself is built from the run
-schema (:meth:`vscbench.config.RunConfig.identity`).
+the few-shot demonstrations' ids; for the ``steer`` method, the vectors file's sha256,
+alpha, layers and gate). What does not: judges (``score`` adds or replaces verdicts per
+judge without touching the answers), where the server is (``--base-url``), and how fast
+it is asked (connections, retries, timeouts, batch size). The identity itself is built
+from the run schema (:meth:`vscbench.config.RunConfig.identity`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,27 @@ def fingerprint(identity: Mapping[str, Any]) -> str:
     """sha256 of the identity's canonical JSON."""
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def upgrade(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded identity as this version records the same run.
+
+    Before steering was the ``steer`` method, a steered run recorded the method ``none``
+    and its steering apart (``steering: {sha256, alpha, layers, gate}``); it is the run
+    that the ``steer`` method records now, so it resumes and reports as one. (Steering
+    beside another method cannot be written as one method: left as it is, such a run
+    is refused on resume, naming the difference.)
+    """
+    steering, method = identity.get("steering"), identity.get("method") or {}
+    if not steering or method.get("name") != "none":
+        return dict(identity)
+    steer = {
+        "name": "steer",
+        "version": "1",
+        "params": {k: steering.get(k) for k in ("alpha", "layers", "gate")},
+        "inputs": {"vectors": steering.get("sha256")},
+    }
+    return {**identity, "method": steer, "steering": None}
 
 
 def differences(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from vscbench.chat import Answer, Conversation
 
 if TYPE_CHECKING:
-    from vscbench.models.steering.hooks import Steering
+    from vscbench.plugins import Intervention
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 #: Reply budget when a caller sets none.
@@ -79,7 +79,7 @@ class LocalModel:
         conversations: Sequence[Conversation],
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         temperature: float | None = None,
-        steering: Steering | None = None,
+        steering: Intervention | None = None,
     ) -> list[Answer]:
         """Answers in order; conversations with different image counts run as separate batches.
 
@@ -104,7 +104,7 @@ class LocalModel:
         conversations: Sequence[Conversation],
         max_new_tokens: int,
         temperature: float | None,
-        steering: Steering | None,
+        steering: Intervention | None,
     ) -> list[Answer]:
         import torch
 

@@ -154,7 +154,6 @@ def _leaderboard(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 "name": run.name,
                 "model": str(run.metrics.get("model")),
                 "method": method_label(config),
-                "steer": f", steer α={config['alpha']:g}" if config.get("steer") else "",
                 "headline": run.overall,
                 "image": run.figures.get("image_centric", {}).get("overall"),
                 "text": run.figures.get("text_centric", {}).get("overall"),

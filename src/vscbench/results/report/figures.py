@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from vscbench.results.report.runs import Run, sweeps
+from vscbench.results.report.runs import Run, strength, sweeps
 
 NAMES = {"sra_u": "SRA_u", "sra_s": "SRA_s"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "<", ">", "p", "*")
@@ -153,7 +153,7 @@ def _finish(fig: Any, ax: Any, path: Path, legend_at: str = "best") -> None:
 def tradeoff_curves(curves: dict[str, list[Run]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, members in curves.items():
-        alphas = [r.metrics["config"]["alpha"] for r in members]
+        alphas = [strength(r) for r in members]
         for key, style in (("sra_u", "-o"), ("sra_s", "--s")):
             ax.plot(
                 alphas, [r.overall[key] for r in members], style, label=f"{NAMES[key]} · {name}"

@@ -17,6 +17,7 @@ from vscbench.results.counting import (
     failure_banner,
     in_overall,
 )
+from vscbench.results.identity import upgrade
 from vscbench.results.store import METRICS_FILE, load_records, read_json
 
 #: Runs with a larger share of failed pairs are listed but not ranked: their figures
@@ -102,26 +103,43 @@ def load_run(path: Path, allow_incomplete: bool = False) -> Run:
             "record); finish it with the same `vscbench run` command, or pass "
             "--allow-incomplete to show it, marked and unranked"
         )
+    config = metrics.get("config") or {}
+    if config.get("identity"):  # a steered run of an older version reads as steer's
+        config["identity"] = upgrade(config["identity"])
     return Run(path.name, path, metrics, load_records(path))
 
 
+def method_identity(run: Run) -> dict[str, Any]:
+    """The run's method as its identity records it: name, version, params, inputs."""
+    return dict((run.metrics.get("config", {}).get("identity") or {}).get("method") or {})
+
+
+def strength(run: Run) -> float | None:
+    """The ``alpha`` parameter of the run's method (steer's strength), if it has one."""
+    alpha = (method_identity(run).get("params") or {}).get("alpha")
+    return float(alpha) if isinstance(alpha, int | float) else None
+
+
 def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
-    """Runs of one model, one vectors file (by content), one layer set and one gate at
-    several alphas, by alpha."""
+    """Runs of one model and one method that differ only in its ``alpha`` (the same
+    input files by content, the same other parameters), by alpha."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        config = run.metrics.get("config", {})
-        if config.get("steer"):
-            steering = (config.get("identity") or {}).get("steering") or {}
-            vectors = (steering.get("sha256") or "")[:12] or Path(config["steer"]).name
-            key = f"{config['model'].split('/')[-1]} · {vectors} · layers " + (
-                ",".join(map(str, config.get("steer_layers") or [])) or "all"
-            )
-            if config.get("gate") is not None:
-                key += f" · gate {config['gate']:g}"
-            groups[key].append(run)
+        if strength(run) is None:
+            continue
+        method = method_identity(run)
+        inputs = method.get("inputs") or {}
+        others = [
+            f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in (method.get("params") or {}).items()
+            if k != "alpha" and k not in inputs and v not in (None, [], "")
+        ]
+        files = " ".join(sha[:12] for sha in inputs.values() if isinstance(sha, str))
+        name = f"{method.get('name')} {files}".strip()
+        model = str(run.metrics.get("config", {}).get("model", "")).split("/")[-1]
+        groups[" · ".join([model, name, *others])].append(run)
     return {
-        k: sorted(v, key=lambda r: r.metrics["config"]["alpha"])
+        k: sorted(v, key=lambda r: strength(r) or 0.0)
         for k, v in groups.items()
-        if len({r.metrics["config"]["alpha"] for r in v}) > 1
+        if len({strength(r) for r in v}) > 1
     }
