@@ -183,3 +183,18 @@ def test_records_store_the_primary_verdict_once_and_read_old_lines(old_run: Path
     assert record is not None and record["judges"]["prefix"]["label"] == "refusal"
     assert record["aware"] is True and "aware" not in to_line(record)
     assert from_line(["not", "a", "record"]) is None
+
+
+def test_an_old_run_that_steered_beside_a_prompt_method_is_refused_in_one_line(
+    old_run: Path,
+) -> None:
+    """Steering is one method now: an old run that steered beside another cannot load."""
+    path = old_run / "config.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "method": "reminder", "steer": "v.pt", "alpha": 2.0}))
+    result = CliRunner().invoke(app, ["score", str(old_run), "--judge", "string-match"])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "config.json cannot be used by this version" in message
+    assert "cannot be combined with --method 'reminder' (a run has one method)" in message
+    assert "Traceback" not in result.output

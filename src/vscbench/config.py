@@ -5,9 +5,9 @@ part it needs: :class:`Selection` (which pairs; :func:`vscbench.dataset.load_dat
 :class:`DataOptions` (where the data is, how images are made), :class:`Target` (the
 model and how to reach it), :class:`Generation` (what defines the answers),
 :class:`Requests` (how fast the model is asked), :class:`Judging` (the judge panel),
-:class:`Prompting` (the method, prompt- or activation-level: a spec of the one registry
-of :mod:`vscbench.plugins`). Validation happens here, once, with pydantic: choices, ranges, finite
-numbers, and unknown keys refused with one line naming them.
+:class:`Prompting` (the method, prompt- or activation-level: a spec of the one
+registry of :mod:`vscbench.plugins`). Validation happens here, once, with pydantic:
+choices, ranges, finite numbers, and unknown keys refused with one line naming them.
 
 Everything else is derived from the schema: ``config.json`` (:meth:`RunConfig.public`,
 the flat layout every version wrote, so old run directories load with
