@@ -79,6 +79,36 @@ def test_steering_moves_a_real_model_and_alpha_zero_does_not() -> None:
     assert len(decoder_layers(lm.model)) == 30
 
 
+def test_steer_through_the_registry_moves_a_real_model_in_a_run(
+    full_data_dir: Path, tmp_path: Path
+) -> None:
+    """The built-in steer method, built by the registry like a plug-in, in a whole run;
+    --steer is the same method: the same answers and the same identity."""
+    import json
+
+    from vscbench.models.steering.vectors import save_vectors
+
+    width = load_local(MODEL, "{}", 0).model.get_input_embeddings().embedding_dim
+    direction = torch.randn(width, generator=torch.Generator().manual_seed(0))
+    vectors = tmp_path / "v.pt"
+    save_vectors(vectors, {10: direction / direction.norm() * 20}, {"level": "layer"})
+    shared = dict(model=MODEL, data_dir=str(full_data_dir), splits=("text",), limit=4)
+    shared.update(variants=("txt",), max_tokens=10)
+
+    def replies(name: str, **options: object) -> tuple[dict[str, str], dict]:
+        run(RunConfig(**shared, **options), tmp_path / name)  # type: ignore[arg-type]
+        lines = (tmp_path / name / "samples.jsonl").read_text().splitlines()
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        return {r["id"]: r["response"] for r in map(json.loads, lines)}, config
+
+    plain, _ = replies("plain")
+    spec, by_spec = replies("spec", method=f"steer?vectors={vectors}&alpha=4&layers=10")
+    flag, by_flag = replies("flag", steer=str(vectors), alpha=4.0, steer_layers=(10,))
+    assert spec == flag != plain
+    assert by_spec["identity"]["method"]["name"] == "steer"
+    assert by_spec["fingerprint"] == by_flag["fingerprint"]
+
+
 def test_run_on_txt_and_image_variants_refused(full_data_dir: Path, tmp_path: Path) -> None:
     config = RunConfig(
         model=MODEL,
