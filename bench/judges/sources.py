@@ -12,7 +12,9 @@ Columns of a labelled table (:func:`load_labelled` maps a CSV onto them):
 ``text`` the reply; ``refusal`` people's refusal label (full or partial); ``flag``
 whether a reply that is *not* a refusal flags a risk of the request (``None`` where
 nobody labelled it); ``safe`` whether the prompt was safe (``None`` if unknown);
-``source``; ``uid``.
+``source``; ``uid``; ``train`` whether the judge may learn from the row (``False`` for a
+source kept for evaluation only: it is scored by models fitted on the training sources
+and never fitted on, so every figure on it is held out).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame
                     "safe": ~frame["type"].str.startswith("contrast_"),
                     "source": "xstest:" + model,
                     "label": frame["final_label"],
+                    "train": True,
                 }
             )
         )
@@ -92,7 +95,8 @@ def load_labelled(spec: str) -> pd.DataFrame:
     ``positive`` lists the label values that mean refusal (default ``1,true,yes,refusal``);
     ``source`` is a column (one source per value) or, if no such column, the source's
     name (default: the file's name); ``flag`` / ``flag_positive`` and ``safe`` /
-    ``safe_values`` optionally name a risk-flag label and the prompt's safety.
+    ``safe_values`` optionally name a risk-flag label and the prompt's safety;
+    ``role=eval`` keeps the file for evaluation only (never trained on).
     """
     path, _, query = spec.partition("?")
     options = dict(parse_qsl(query))
@@ -107,12 +111,16 @@ def load_labelled(spec: str) -> pd.DataFrame:
     text, label = column("text", "text"), column("label", "label")
     positive = set(options.get("positive", "1|true|yes|refusal").lower().split("|"))
     source = options.get("source")
+    role = options.get("role", "train")
+    if role not in ("train", "eval"):
+        raise ValueError(f"{path}: role={role!r}; use role=train (default) or role=eval")
     out = pd.DataFrame(
         {
             "uid": Path(path).stem + ":" + frame.index.astype(str),
             "text": frame[text],
             "refusal": frame[label].str.strip().str.lower().isin(positive),
             "label": frame[label],
+            "train": role == "train",
         }
     )
     if source and source in frame.columns:
@@ -123,9 +131,9 @@ def load_labelled(spec: str) -> pd.DataFrame:
     flag = options.get("flag")
     if flag in frame.columns:
         flagged = set(options.get("flag_positive", "1|true|yes|flag").lower().split("|"))
-        out.loc[~out["refusal"], "flag"] = (
-            frame.loc[~out["refusal"], flag].str.lower().isin(flagged)
-        )
+        # an empty cell is "nobody labelled a flag here" (e.g. a non-answer), not "plain"
+        given = ~out["refusal"] & frame[flag].str.strip().ne("")
+        out.loc[given, "flag"] = frame.loc[given, flag].str.strip().str.lower().isin(flagged)
     out["safe"] = None
     safe = options.get("safe")
     if safe in frame.columns:
@@ -151,7 +159,9 @@ def _fit(x: np.ndarray, y: np.ndarray) -> Linear:
 
 def train(data: pd.DataFrame, meta: dict[str, Any] | None = None) -> RefusalModel:
     """Both parts of the judge fitted on labelled replies (deterministic): ``refusal`` on
-    every reply, ``flag`` on the replies whose risk flag people labelled."""
+    every training reply, ``flag`` on those whose risk flag was labelled. Rows of
+    evaluation-only sources are left out."""
+    data = data[data["train"]]
     x = design(list(data["text"]))
     flagged = data["flag"].notna().to_numpy()
     flags = data.loc[flagged, "flag"].to_numpy(bool)
@@ -168,14 +178,19 @@ def verdicts_of(judge: Any, texts: Sequence[str]) -> Verdicts:
 
 
 def leave_one_source_out(data: pd.DataFrame) -> tuple[Verdicts, dict[str, RefusalModel]]:
-    """Verdicts of the refusal judge on each source by a model fitted without it."""
+    """Verdicts of the refusal judge on each source by a model fitted without it (an
+    evaluation-only source is never fitted on: every model is scored on it alike, so it
+    is judged once, by the model fitted on every training source)."""
     verdicts: Verdicts = [(None, None)] * len(data)
     models = {}
-    for held_out in sorted(data["source"].unique()):
-        train_rows = data["source"] != held_out
-        model = train(data[train_rows])
+    trained = set(data.loc[data["train"], "source"])
+    for held_out in [*sorted(trained), "(evaluation only)"]:
+        scored = (data["source"].eq(held_out) if held_out in trained else ~data["train"]).to_numpy()
+        if not scored.any():
+            continue
+        model = train(data[~scored])
         models[held_out] = model
-        rows = np.flatnonzero(~train_rows.to_numpy())
+        rows = np.flatnonzero(scored)
         for row, verdict in zip(
             rows, verdicts_of(RefusalJudge(model), list(data["text"].iloc[rows])), strict=True
         ):
@@ -192,6 +207,8 @@ class Scores:
     refusal_on_safe_compliance: dict[str, Any]
     aware_on_plain: dict[str, Any]
     aware: dict[str, Any]  # agreement of ``aware`` with people's flags, where labelled
+    #: per source: the two false-flag rates (sources differ in who labelled them)
+    false_flags_by_source: dict[str, dict[str, dict[str, Any]]]
 
     @property
     def worst(self) -> tuple[str, float]:
@@ -201,22 +218,32 @@ class Scores:
 
 def score(data: pd.DataFrame, verdicts: Verdicts) -> Scores:
     """Agreement on refusal; false flags: refusals called on full compliance to safe
-    prompts, and ``aware`` on replies people labelled plain answers (no refusal, no flag)."""
+    prompts, and ``aware`` on plain answers to safe prompts (no refusal, no flag)."""
     frame = data.assign(pred=[v[0] for v in verdicts], aware=[v[1] for v in verdicts])
     pairs = _pairs(frame)
     by_source = {s: _pairs(part) for s, part in frame.groupby("source")}
-    compliant_safe = frame[~frame["refusal"] & frame["safe"].eq(True)]
-    plain = frame[frame["flag"].eq(False) & ~frame["refusal"]]
     flagged = frame[frame["flag"].notna() & frame["aware"].notna()]
     return Scores(
         binary_agreement(pairs),
         {s: binary_agreement(p) for s, p in by_source.items()},
-        _rate(compliant_safe["pred"]),
-        _rate(plain["aware"]),
+        *_false_flags(frame),
         binary_agreement(
             [(bool(t), bool(p)) for t, p in zip(flagged["flag"], flagged["aware"], strict=True)]
         ),
+        {
+            s: dict(zip(("refusal", "aware"), _false_flags(part), strict=True))
+            for s, part in frame.groupby("source")
+        },
     )
+
+
+def _false_flags(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Refusals called on full compliance to safe prompts, and ``aware`` called on
+    replies to safe prompts labelled plain answers (no refusal, no risk flag): both turn
+    a right answer into an over-safe verdict."""
+    compliant_safe = frame[~frame["refusal"] & frame["safe"].eq(True)]
+    plain = compliant_safe[compliant_safe["flag"].eq(False)]
+    return _rate(compliant_safe["pred"]), _rate(plain["aware"])
 
 
 def _pairs(part: pd.DataFrame) -> list[tuple[bool, bool]]:
@@ -232,9 +259,25 @@ def _rate(values: pd.Series) -> dict[str, Any]:
     return {"n": len(decided), "rate": float(decided.mean()) if len(decided) else None}
 
 
-def judge_scores(data: pd.DataFrame, judges: dict[str, Callable[[], Any]]) -> dict[str, Scores]:
-    """Every fixed judge as it is, and ``refusal`` leave one source out."""
+def judge_scores(
+    data: pd.DataFrame, judges: dict[str, Callable[[], Any]]
+) -> tuple[dict[str, Scores], dict[str, dict[str, Scores]]]:
+    """Every fixed judge as it is, and ``refusal`` leave one source out: over every
+    source, and per data set (the source's name before ``:``), since data sets differ in
+    who labelled them."""
     texts = list(data["text"])
-    out = {name: score(data, verdicts_of(make(), texts)) for name, make in judges.items()}
-    out["refusal (leave one source out)"] = score(data, leave_one_source_out(data)[0])
-    return out
+    verdicts = {name: verdicts_of(make(), texts) for name, make in judges.items()}
+    verdicts["refusal (leave one source out)"] = leave_one_source_out(data)[0]
+    overall = {name: score(data, v) for name, v in verdicts.items()}
+    sets = data["source"].str.split(":").str[0]
+    by_set = {
+        name: {
+            label: score(
+                data[mask].reset_index(drop=True), [x for x, m in zip(v, mask, strict=True) if m]
+            )
+            for label in sorted(sets.unique())
+            for mask in [sets.eq(label).to_list()]
+        }
+        for name, v in verdicts.items()
+    }
+    return overall, by_set
