@@ -239,6 +239,27 @@ def test_image_paths_from_a_sheet_stay_inside_the_data_directory(
 PLANTED = ("PLANTEDHEADERVALUE", "PLANTEDPASSWORD", "PLANTEDARGVALUE", "sk-PLANTEDTOKEN0123456789")
 
 
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("sk-PLANTEDTOKEN0123456789", True),
+        ("sk-proj-AbCdEfGhIjKlMnOp1234", True),
+        ("hf_abcdefghijklmnopqrstu12345", True),
+        ("ghp_abcdefghijklmnop1234567890", True),
+        ("AKIAIOSFODNN7EXAMPLE", True),
+        # words that share a key's prefix stay readable: a hidden flag name hides the fix
+        ("--skip-missing-images", False),
+        ("hf-lm-some-model__steer-vectors-62b5dc9edc45-alpha-2", False),
+        ("ghost-writer-extraordinaire", False),
+        ("rk-summary-for-everyone", False),
+    ],
+)
+def test_what_looks_like_a_key(text: str, secret: bool) -> None:
+    from vscbench.redaction import REDACTED, redact_text
+
+    assert (redact_text(f"pass {text} now") == f"pass {REDACTED} now") is secret
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vscbench", *args],

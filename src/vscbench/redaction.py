@@ -21,9 +21,12 @@ SECRET_HINTS = ("key", "token", "secret", "password", "passwd", "auth", "credent
 #: Model arguments whose values are HTTP headers: every header value is hidden.
 HEADER_ARGS = ("default_headers", "headers", "extra_headers")
 
+#: A provider's key: its prefix with the separator it always has (so words such as
+#: "skip-missing-images" or "ghost-..." are not keys), then at least 12 key characters,
+#: one of them a digit (so "hf-lm-some-model" and hyphenated words are not keys either).
 _TOKEN = (
-    r"(?:sk|pk|rk|hf|ghp|gho|ghs|ghu|github_pat|glpat|xox[abpr]|AKIA|AIza)[-_]?"
-    r"[A-Za-z0-9_\-]{12,}"
+    r"(?:(?:sk|pk|rk)[-_]|hf_|gh[opsur]_|github_pat_|glpat-|xox[abpr]-|AKIA|AIza)"
+    r"(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{12,}"
     r"|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?:\.[A-Za-z0-9_\-]*)?"
     r"|(?:Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{8,}"
 )
