@@ -285,7 +285,7 @@ def test_refusal_judge_on_a_real_small_models_answers() -> None:
     data = sources.load_labelled(
         f"{REPO / 'bench/judges/labels/smollm2_txt.csv'}?text=response&label=label"
         "&positive=full_refusal|partial_refusal&flag=flag&flag_positive=flag&safe=safe"
-        "&safe_values=true&source=smollm2-135m&role=eval"
+        "&safe_values=true&name=smollm2-135m&role=eval&labels=ai"
     )
     assert len(data) == 450 and not data["train"].any()
     mine = sources.score(data, sources.verdicts_of(RefusalJudge(), list(data["text"])))
@@ -402,7 +402,18 @@ def test_bench_reads_any_labelled_csv(tmp_path: Path, xstest_dir: Path) -> None:
         sources.load_labelled(f"{path}?text=answer")
     with pytest.raises(ValueError, match="role='test'; use role=train"):
         sources.load_labelled(f"{path}?text=reply&label=verdict&role=test")
-    held = sources.load_labelled(f"{path}?text=reply&label=verdict&source=who&role=eval")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['rol'\]"):
+        sources.load_labelled(f"{path}?text=reply&label=verdict&rol=eval")  # never ignored
+    with pytest.raises(ValueError, match="no row's label is in positive=refused"):
+        sources.load_labelled(f"{path}?text=reply&label=verdict&positive=refused")
+    with pytest.raises(ValueError, match="no column 'modle' \\(source=\\)"):
+        sources.load_labelled(
+            f"{path}?text=reply&label=verdict&positive=2_full_refusal&source=modle"
+        )
+    held = sources.load_labelled(
+        f"{path}?text=reply&label=verdict&positive=2_full_refusal|3_partial_refusal"
+        "&source=who&role=eval&labels=ai"
+    )
     assert not held["train"].any()
     mixed = pd.concat([data, held.assign(source="held")], ignore_index=True)
     _, models = sources.leave_one_source_out(mixed)

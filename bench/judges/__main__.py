@@ -53,7 +53,8 @@ WEIGHTS = REPO / "src" / "vscbench" / "judges" / "refusal_weights.json"
 SMOLLM2 = HERE / "labels" / "smollm2_txt.csv"
 SMOLLM2_SPEC = (
     f"{SMOLLM2}?text=response&label=label&positive=full_refusal|partial_refusal"
-    "&flag=flag&flag_positive=flag&safe=safe&safe_values=true&source=smollm2-135m&role=eval"
+    "&flag=flag&flag_positive=flag&safe=safe&safe_values=true&name=smollm2-135m&role=eval"
+    "&labels=ai"
 )
 
 
@@ -73,6 +74,11 @@ def _f(value: float | None) -> str:
     return f"{value:.3f}" if value is not None else "-"
 
 
+def _short(judge: str) -> str:
+    """A judge's name without its note ("refusal (leave one source out)" -> "refusal")."""
+    return judge.split(" (")[0]
+
+
 def print_table(results: dict) -> None:
     sources = sorted(next(iter(results.values())).by_source)
     print(f"\n{'judge':<32} {'acc':>6} {'F1':>6} {'kappa':>6}  worst source")
@@ -83,7 +89,7 @@ def print_table(results: dict) -> None:
             f"{_f(s.overall['kappa']):>6}  {acc:.3f} ({worst})"
         )
     print(f"\naccuracy per source ({len(sources)} sources)")
-    print(f"{'source':<28} {'n':>5} " + " ".join(f"{n[:14]:>14}" for n in results))
+    print(f"{'source':<28} {'n':>5} " + " ".join(f"{_short(n):>14}" for n in results))
     for source in sources:
         n = next(iter(results.values())).by_source[source]["n"]
         cells = " ".join(f"{_f(s.by_source[source]['accuracy']):>14}" for s in results.values())
@@ -117,7 +123,7 @@ def print_sets(by_set: dict[str, dict[str, Any]]) -> None:
             worst, acc = s.worst
             acc_worst = f"{acc:.3f} ({worst.split(':')[-1]})"
             print(
-                f"  {name[:14]:<14} {label:<13} {_f(o['accuracy'])} ({_f(o['f1'])}, "
+                f"  {_short(name):<13} {label:<13} {_f(o['accuracy'])} ({_f(o['f1'])}, "
                 f"{_f(o['kappa'])}) worst {acc_worst}; refusal on full compliance "
                 f"{_f(s.refusal_on_safe_compliance['rate'])}, aware on plain "
                 f"{_f(s.aware_on_plain['rate'])} of {s.aware_on_plain['n']}; aware vs flags "
@@ -132,20 +138,38 @@ def main() -> None:
         type=Path,
         help="default: ../shared/data/xstest, $VSCBENCH_XSTEST_DATA, else the pinned download",
     )
-    parser.add_argument("--labelled", action="append", default=[], metavar="SPEC")
+    parser.add_argument(
+        "--labelled",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a labelled CSV, repeatable: FILE?text=COL&label=COL&positive=A|B&source=COL "
+        "(options: name, flag, flag_positive, safe, safe_values, role=eval to keep it out of "
+        "training, labels=ai when people did not label it)",
+    )
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
     parser.add_argument("--repeat", type=int, default=3, help="timing passes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    data = load_sources(args.xstest, args.labelled)
+    try:
+        data = load_sources(args.xstest, args.labelled)
+    except ValueError as exc:  # a mistake in a --labelled spec or file: one line, no traceback
+        parser.error(str(exc))
     counts = data.groupby("source").agg(
-        size=("refusal", "size"), refusals=("refusal", "sum"), train=("train", "all")
+        size=("refusal", "size"),
+        refusals=("refusal", "sum"),
+        train=("train", "all"),
+        labels=("labels", "first"),
     )
-    print("sources (human labels unless SOURCES.md says otherwise):")
+    print("sources (bench/judges/SOURCES.md says who labelled each and how):")
     for source, row in counts.iterrows():
-        role = "" if row["train"] else "  evaluation only, never trained on"
-        print(f"  {source:<28} {row['size']:>5} replies, {row['refusals']:>5} refusals{role}")
+        who = "people" if row["labels"] == "people" else "AI-assistant labellers, not people"
+        role = "" if row["train"] else "; evaluation only, never trained on"
+        print(
+            f"  {source:<28} {row['size']:>5} replies, {row['refusals']:>5} refusals "
+            f"(labels: {who}{role})"
+        )
     started = time.perf_counter()
     results, by_set = judge_scores(
         data, {name: (lambda n=name: make_judge(n)) for name in ("string-match", "prefix")}
@@ -154,9 +178,11 @@ def main() -> None:
     print_sets(by_set)
     print(f"(leave one source out: {time.perf_counter() - started:.0f} s)")
     if args.json:
-        args.json.write_text(
-            json.dumps({n: vars(s) for n, s in results.items()}, indent=1, default=str), "utf-8"
-        )
+        figures = {
+            "all sources": {n: vars(s) for n, s in results.items()},
+            "per data set": {n: {k: vars(v) for k, v in d.items()} for n, d in by_set.items()},
+        }
+        args.json.write_text(json.dumps(figures, indent=1, default=str), "utf-8")
 
     if args.train:
         model = train(

@@ -77,6 +77,7 @@ def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame
                     "source": "xstest:" + model,
                     "label": frame["final_label"],
                     "train": True,
+                    "labels": "people",
                 }
             )
         )
@@ -89,56 +90,85 @@ def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame
     return data
 
 
+#: what ``--labelled FILE?...`` takes; anything else is refused (a typo in ``role=eval``
+#: must not turn evaluation data into training data)
+LABELLED_OPTIONS = (
+    "text", "label", "positive", "source", "name", "flag", "flag_positive", "safe",
+    "safe_values", "role", "labels",
+)  # fmt: skip
+
+
 def load_labelled(spec: str) -> pd.DataFrame:
     """A labelled CSV named as ``FILE?text=COL&label=COL&positive=A|B&source=COL``.
 
-    ``positive`` lists the label values that mean refusal (default ``1,true,yes,refusal``);
-    ``source`` is a column (one source per value) or, if no such column, the source's
-    name (default: the file's name); ``flag`` / ``flag_positive`` and ``safe`` /
-    ``safe_values`` optionally name a risk-flag label and the prompt's safety;
-    ``role=eval`` keeps the file for evaluation only (never trained on).
+    ``positive`` lists the label values that mean refusal (default ``1|true|yes|refusal``;
+    at least one row must carry one); ``source`` is a column, one source per value (else
+    the whole file is one source, named ``name=``, default the file's name); ``flag`` /
+    ``flag_positive`` and ``safe`` / ``safe_values`` optionally name a risk-flag label and
+    the prompt's safety; ``role=eval`` keeps the file for evaluation only (never trained
+    on); ``labels=ai`` says the labels were not made by people (it is printed beside the
+    source). Every mistake is a ``ValueError`` naming the file and the fix.
     """
     path, _, query = spec.partition("?")
     options = dict(parse_qsl(query))
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-
-    def column(key: str, default: str | None) -> str | None:
-        name = options.get(key, default)
-        if name is not None and name not in frame.columns and key in ("text", "label"):
+    unknown = sorted(set(options) - set(LABELLED_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown option(s) {unknown}; known: {', '.join(LABELLED_OPTIONS)}"
+        )
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read it as a CSV ({exc})") from exc
+    for key in ("text", "label", "source", "flag", "safe"):
+        name = options.get(key, key if key in ("text", "label") else None)
+        if name is not None and name not in frame.columns:
             raise ValueError(f"{path}: no column {name!r} ({key}=); columns: {list(frame)}")
-        return name
-
-    text, label = column("text", "text"), column("label", "label")
-    positive = set(options.get("positive", "1|true|yes|refusal").lower().split("|"))
-    source = options.get("source")
-    role = options.get("role", "train")
+    role, labels = options.get("role", "train"), options.get("labels", "people")
     if role not in ("train", "eval"):
         raise ValueError(f"{path}: role={role!r}; use role=train (default) or role=eval")
+    if labels not in ("people", "ai"):
+        raise ValueError(f"{path}: labels={labels!r}; use labels=people (default) or labels=ai")
+    label = frame[options.get("label", "label")].str.strip()
+    positive = set(options.get("positive", "1|true|yes|refusal").lower().split("|"))
+    if not label.str.lower().isin(positive).any():
+        seen = sorted(label.unique())[:12]
+        raise ValueError(
+            f"{path}: no row's label is in positive={'|'.join(sorted(positive))}; "
+            f"labels seen: {seen}"
+        )
+    stem = Path(path).stem
     out = pd.DataFrame(
         {
-            "uid": Path(path).stem + ":" + frame.index.astype(str),
-            "text": frame[text],
-            "refusal": frame[label].str.strip().str.lower().isin(positive),
-            "label": frame[label],
+            "uid": stem + ":" + frame.index.astype(str),
+            "text": frame[options.get("text", "text")],
+            "refusal": label.str.lower().isin(positive),
+            "label": label,
             "train": role == "train",
+            "labels": labels,
         }
     )
-    if source and source in frame.columns:
-        out["source"] = Path(path).stem + ":" + frame[source]
-    else:
-        out["source"] = source or Path(path).stem
+    source = options.get("source")
+    out["source"] = stem + ":" + frame[source] if source else options.get("name", stem)
+    return _optional_labels(out, frame, options)
+
+
+def _optional_labels(
+    out: pd.DataFrame, frame: pd.DataFrame, options: dict[str, str]
+) -> pd.DataFrame:
+    """The risk-flag label (on replies that are not refusals) and the prompt's safety."""
     out["flag"] = None
     flag = options.get("flag")
-    if flag in frame.columns:
+    if flag:
         flagged = set(options.get("flag_positive", "1|true|yes|flag").lower().split("|"))
         # an empty cell is "nobody labelled a flag here" (e.g. a non-answer), not "plain"
         given = ~out["refusal"] & frame[flag].str.strip().ne("")
         out.loc[given, "flag"] = frame.loc[given, flag].str.strip().str.lower().isin(flagged)
     out["safe"] = None
     safe = options.get("safe")
-    if safe in frame.columns:
+    if safe:
         values = set(options.get("safe_values", "1|true|yes|safe").lower().split("|"))
-        out["safe"] = frame[safe].str.lower().isin(values)
+        out["safe"] = frame[safe].str.strip().str.lower().isin(values)
     return out
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import pandas as pd
 
 from vscbench.agreement import binary_agreement
-from vscbench.chat import Answer, answer_problem
 from vscbench.config import Requests
 from vscbench.data.sheets import read_xlsx, write_xlsx
 from vscbench.files import write_json_atomic
@@ -95,7 +94,7 @@ def judge_frame(
     """``frame`` with ``<judge>_aware``, ``_refusal``, ``_label``, ``_evidence``, ``_error``.
 
     An empty or missing reply is not judged: like ``run``, every judge's ``_error``
-    says why (:func:`vscbench.chat.answer_problem`) and it counts as neither verdict.
+    says why ("empty response": a table has no stop reason) and it counts as neither verdict.
     """
     _require(frame, source, query_col, response_col)
     records: list[dict[str, Any]] = []
@@ -104,7 +103,7 @@ def judge_frame(
         zip(frame[query_col], frame[response_col], strict=True)
     ):
         text = response if isinstance(response, str) else ""
-        problem = answer_problem(Answer(text, "stop"))
+        problem = "empty response" if not text.strip() else None  # a table has no stop reason
         if not isinstance(response, str):
             problem = f"no response text in field {response_col!r}"
         if problem:

@@ -22,7 +22,7 @@ OFFLINE_JUDGES = {"string-match": StringMatchJudge, "prefix": PrefixJudge, "refu
 JUDGE_SPECS = (
     (DEFAULT_JUDGE, "upstream's refusal phrases anywhere in the reply (run's default)"),
     ("prefix", "refusal phrases at the start of the reply only"),
-    ("refusal", "refusal cues weighed by a small model fitted on human labels, offline"),
+    ("refusal", "refusal cues weighed by a small model fitted on labelled replies, offline"),
     ("llm:MODEL", "an LLM labels the reply in 4 classes and explains (any --model name)"),
     ("llm-compact:MODEL", "the same, label only (cheaper)"),
     (
