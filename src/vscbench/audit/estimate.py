@@ -39,7 +39,7 @@ ch. 9).
   an honest interval covers more than 95%. A smaller prior shortens exactly the tail of
   "none in n", which is also what covers an unlucky run that saw none where the rate is
   13%: Beta(¼, ¼) brings the 98% cell of ``bench/audit.py`` into range and drops another
-  to 89%. A prior centred on the strata's pooled disagreement does worse (its tail of
+  to 91%. A prior centred on the strata's pooled disagreement does worse (its tail of
   "none in n" almost vanishes). So the estimator errs on the wide side there, never
   short (``bench/RESULTS.md``).
 * **The queries' part** is the cluster-robust variance of people's share over the run's
