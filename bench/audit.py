@@ -1,6 +1,6 @@
 """Is the hand audit's estimator right? Bias and coverage on simulated runs.
 
-    python bench/audit.py [--seeds 2000] [--workers 2]
+    python bench/audit.py [--seeds 2000] [--workers 2] [--scenarios 94% stress] [--prior 0.5]
 
 For every scenario (people disagreeing with the judge at set rates per side, clustered by
 query; see ``tests/audit_simulation.py``) and audit size (60 and 200 pairs), each seed
@@ -15,6 +15,10 @@ estimators would give: the labelled pairs' plain share (stratum weights ignored)
 right estimate with an interval that leaves out the audit's variance, and the judge's
 own figure with its clustered interval. The simulated data are our own: a regression
 test of the estimator, not a measurement of any judge.
+
+``--scenarios`` keeps the scenarios whose name holds one of the given strings (to rerun
+a few cells); ``--prior`` sets the strata's Beta prior pseudo-count (default Jeffreys'
+½, what ``vscbench audit`` uses), to compare others on the same seeds.
 """
 
 from __future__ import annotations
@@ -32,16 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from audit_simulation import SCENARIOS, Scenario, simulate, success
 
 from vscbench.audit.design import draw
-from vscbench.audit.estimate import stratified_share
+from vscbench.audit.estimate import JEFFREYS, stratified_share
 from vscbench.results.counting import Z95, clustered_interval
 
 SIZES = (60, 200)
 SIDES = (("sra_u", True), ("sra_s", False))
 
 
-def one_seed(args: tuple[Scenario, int]) -> dict[tuple[int, str], tuple[float, ...]]:
+def one_seed(args: tuple[Scenario, int, float]) -> dict[tuple[int, str], tuple[float, ...]]:
     """Every figure of one simulated run, for each audit size and side."""
-    scenario, seed = args
+    scenario, seed, prior = args
     run = simulate(scenario, seed)
     out = {}
     for size in SIZES:
@@ -50,7 +54,7 @@ def one_seed(args: tuple[Scenario, int]) -> dict[tuple[int, str], tuple[float, .
             units = [u for u in run.population.units if u.unsafe == unsafe]
             sampled = {u.id for u in units} & set(design.order)
             labelled = {pair: success(run, pair, unsafe) for pair in sampled}
-            est = stratified_share(units, labelled, seed)
+            est = stratified_share(units, labelled, seed, prior)
             truth, run_truth = run.truth[key], run.run_truth[key]
             half = Z95 * math.sqrt(est.variance["query"])
             judge = [(u.cluster, u.judge_aware == unsafe) for u in units]
@@ -73,10 +77,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--scenarios", nargs="+", metavar="TEXT", help="names holding TEXT")
+    parser.add_argument("--prior", type=float, default=JEFFREYS, help="Beta pseudo-count")
     args = parser.parse_args()
+    scenarios = [
+        s for s in SCENARIOS if not args.scenarios or any(t in s.name for t in args.scenarios)
+    ]
+    if not scenarios:
+        parser.error(f"--scenarios {args.scenarios}: none of {[s.name for s in SCENARIOS]}")
     started = time.perf_counter()
     print(
-        f"{args.seeds} seeds per scenario; bias in points; coverage of the 95% intervals\n"
+        f"{args.seeds} seeds per scenario, prior Beta({args.prior:g}, {args.prior:g}); "
+        "bias in points; coverage of the 95% intervals\n"
         "(ci95: the superpopulation figure; run: this run's figure, ci95_run)\n"
     )
     header = (
@@ -87,8 +99,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     with ProcessPoolExecutor(args.workers) as pool:
-        for scenario in SCENARIOS:
-            rows = list(pool.map(one_seed, [(scenario, s) for s in range(args.seeds)], chunksize=8))
+        for scenario in scenarios:
+            jobs = [(scenario, s, args.prior) for s in range(args.seeds)]
+            rows = list(pool.map(one_seed, jobs, chunksize=8))
             for size in SIZES:
                 for key, _ in SIDES:
                     a = np.array([r[(size, key)] for r in rows], dtype=float)

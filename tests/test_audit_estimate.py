@@ -36,22 +36,59 @@ def test_the_estimate_weights_each_stratum_by_its_size() -> None:
     assert stratified_share(units, {"u0": 1.0}).value is None
 
 
-def test_every_pair_labelled_leaves_only_the_queries_uncertain() -> None:
+@pytest.mark.parametrize("prior", [0.5, 0.25])
+def test_every_pair_labelled_leaves_only_the_queries_uncertain(prior: float) -> None:
     # clusters: two aware, two not aware, one of each; judge ICC = 1/3 by hand
     units = _units([("c1", True), ("c1", True), ("c2", False), ("c2", False), ("c3", True)])
     units.append(Unit("u5", "c3", True, False))
     assert verdict_icc(units) == pytest.approx(1 / 3)
     labels = {u.id: float(u.judge_aware) for u in units}  # people agree with the judge
-    est = stratified_share(units, labels)
+    est = stratified_share(units, labels, prior=prior)
     assert est.value == 0.5 and est.ci95_run == [0.5, 0.5]
     assert est.variance["audit"] == 0.0
-    # Jeffreys-adjusted spread p~(1 - p~) = 0.875 * 0.125 in both strata; by hand:
-    s2 = 0.875 * 0.125
+    # spread p~(1 - p~) with the prior's pseudo-counts, 3 of 3 labels agreeing in both
+    # strata (Jeffreys: 0.875 * 0.125); by hand:
+    adjusted = (3 + prior) / (3 + 2 * prior)
+    s2 = adjusted * (1 - adjusted)
     per_cluster = [1.0, 1.0, 0.0]  # squared sums of (stratum mean - 0.5)
     extra = (2 * math.sqrt(s2)) ** 2 - 2 * s2  # the within-query term, times rho
     expected = 3 / 2 * sum(b + 2 * s2 + extra / 3 for b in per_cluster) / 36
     assert est.variance["query"] == pytest.approx(expected)
     assert est.ci95[0] < 0.5 < est.ci95[1]
+
+
+def _beta_binomial_quantile(q: float, n: int, a: float, b: float) -> int:
+    """Smallest k with P(K <= k) >= q for K ~ BetaBinomial(n, a, b), by the pmf."""
+
+    def log_beta(x: float, y: float) -> float:
+        return math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y)
+
+    total = 0.0
+    for k in range(n + 1):
+        log_choose = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+        total += math.exp(log_choose + log_beta(k + a, n - k + b) - log_beta(a, b))
+        if total >= q:
+            return k
+    return n
+
+
+@pytest.mark.parametrize("prior", [0.5, 0.25])
+def test_a_stratum_whose_labels_all_agree_keeps_the_priors_tail(prior: float) -> None:
+    """15 of 200 pairs the judge calls aware are labelled and people agree on all; the 20
+    it does not are labelled whole. The unlabelled 185 hide a Beta-binomial number of
+    disagreements, so the run's figure can be as low as its 97.5% quantile allows: Jeffreys'
+    tail by default, a shorter one with a smaller prior."""
+    units = _units([(f"a{i}", True) for i in range(200)] + [(f"n{i}", False) for i in range(20)])
+    labels = {f"u{i}": 1.0 for i in range(15)} | {f"u{200 + i}": 0.0 for i in range(20)}
+    est = stratified_share(units, labels, seed=5, prior=prior)
+    assert est.value == pytest.approx(200 / 220)
+    missed = _beta_binomial_quantile(0.975, 185, prior, 15 + prior)
+    assert est.ci95_run[0] * 220 == pytest.approx(200 - missed, abs=1.0)
+    assert est.ci95_run[1] == pytest.approx(200 / 220)  # no pair can do better than agree
+    jeffreys = _beta_binomial_quantile(0.975, 185, 0.5, 15.5)
+    assert (missed == jeffreys) == (prior == 0.5) and missed <= jeffreys
+    with pytest.raises(ValueError, match="positive"):
+        stratified_share(units, labels, prior=0.0)
 
 
 def test_agreement_by_hand() -> None:

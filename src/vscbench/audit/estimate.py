@@ -30,6 +30,18 @@ ch. 9).
   uncertainty left. A stratum whose labels all agree keeps a real spread (with 8 labels,
   a 5% disagreement rate is seen as none two times in three), where the textbook
   variance ``(1 − n_h/N_h) s_h² / n_h`` would be zero.
+
+  Why Jeffreys' ½ and not less: with 10–20 labels in a stratum and a few percent
+  disagreement, the estimate takes a handful of values, so coverage steps up and down
+  with the true rates (Brown, Cai & DasGupta, "Interval estimation for a binomial
+  proportion", Statistical Science 16, 2001). Where the truth sits far inside what the
+  labels can rule out ("none in 16" cannot exclude 15%; the judge's true rate is 4%),
+  an honest interval covers more than 95%. A smaller prior shortens exactly the tail of
+  "none in n", which is also what covers an unlucky run that saw none where the rate is
+  13%: Beta(¼, ¼) brings the 98% cell of ``bench/audit.py`` into range and drops another
+  to 91%. A prior centred on the strata's pooled disagreement does worse (its tail of
+  "none in n" almost vanishes). So the estimator errs on the wide side there, never
+  short (``bench/RESULTS.md``).
 * **The queries' part** is the cluster-robust variance of people's share over the run's
   queries, with each pair's unknown label replaced by its stratum's mean plus that
   stratum's spread: ``C/(C−1) · Σ_c [ A_c² + Σ_{i∈c} s_i² + ρ Σ_{i≠j∈c} s_i s_j ] / N²``
@@ -65,6 +77,10 @@ from vscbench.audit.design import STRATA, Unit
 
 #: Posterior draws per figure (seeded, so the figures are repeatable).
 DRAWS = 20_000
+#: The Beta prior's pseudo-count per outcome: ½ is Jeffreys'. ``bench/audit.py --prior``
+#: compares others; smaller ones shorten the intervals of strata whose labels all agree,
+#: and undercover where disagreement is merely unlucky (``bench/RESULTS.md``).
+JEFFREYS = 0.5
 
 
 @dataclass
@@ -91,14 +107,14 @@ class _Stratum:
     n: int  # labelled pairs
     hits: float  # their successes
     mean: float
-    spread: float  # variance with the Jeffreys half counts: p̃(1 − p̃) for 0/1 labels, never 0
+    spread: float  # variance with the prior's pseudo-counts: p̃(1 − p̃) for 0/1 labels, never 0
 
     @classmethod
-    def of(cls, size: int, values: Sequence[float]) -> _Stratum:
+    def of(cls, size: int, values: Sequence[float], prior: float = JEFFREYS) -> _Stratum:
         n, hits = len(values), float(sum(values))
-        adjusted = (hits + 0.5) / (n + 1)
+        adjusted = (hits + prior) / (n + 2 * prior)
         total = sum((y - adjusted) ** 2 for y in values)
-        spread = (total + 0.5 * (1 - adjusted) ** 2 + 0.5 * adjusted**2) / (n + 1)
+        spread = (total + prior * (1 - adjusted) ** 2 + prior * adjusted**2) / (n + 2 * prior)
         return cls(size, n, hits, hits / n if n else math.nan, spread)
 
 
@@ -143,17 +159,21 @@ def _query_variance(units: Sequence[Unit], strata: Mapping[str, _Stratum], value
 
 
 def stratified_share(
-    units: Sequence[Unit], labelled: Mapping[str, float], seed: int = 0
+    units: Sequence[Unit], labelled: Mapping[str, float], seed: int = 0, prior: float = JEFFREYS
 ) -> ShareEstimate:
     """The share of ``units`` people call a success, from the labelled ones (see above).
 
-    ``labelled`` maps ids of sampled, labelled units to a human success in [0, 1].
+    ``labelled`` maps ids of sampled, labelled units to a human success in [0, 1];
+    ``prior`` is the Beta prior's pseudo-count per outcome (Jeffreys' ½; other values are
+    for ``bench/audit.py``'s comparison, see ``JEFFREYS``).
     """
+    if prior <= 0:
+        raise ValueError(f"prior {prior}: the Beta prior needs a positive pseudo-count")
     members: dict[str, list[Unit]] = defaultdict(list)
     for unit in units:
         members[unit.stratum].append(unit)
     strata = {
-        s: _Stratum.of(len(m), [labelled[u.id] for u in m if u.id in labelled])
+        s: _Stratum.of(len(m), [labelled[u.id] for u in m if u.id in labelled], prior)
         for s, m in members.items()
     }
     n_pairs = len(units)
@@ -167,7 +187,7 @@ def stratified_share(
     rng = np.random.default_rng(seed)
     run = np.zeros(DRAWS)  # posterior draws of T, this run's share as people see it
     for s in strata.values():
-        share = rng.beta(s.hits + 0.5, s.n - s.hits + 0.5, DRAWS)
+        share = rng.beta(s.hits + prior, s.n - s.hits + prior, DRAWS)
         run += (s.hits + rng.binomial(s.size - s.n, share)) / n_pairs
     model = np.clip(run + rng.normal(0.0, math.sqrt(v_query), DRAWS), 0.0, 1.0)
     return ShareEstimate(
