@@ -242,11 +242,43 @@ def with_steering(method: str, given: Mapping[str, Any]) -> str:
     elif parse(method).name != "steer":
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
         raise ValueError(f"{flags}: parameter(s) of the steer method; give --steer VECTORS")
-    return respell(method, **{STEER_SHORTHAND[k]: _text(v) for k, v in given.items()})
+    return respell(method, **{STEER_SHORTHAND[k]: spelled(v) for k, v in given.items()})
 
 
-def _text(value: Any) -> str:
-    """A parameter's value as a spec spells it (``1,2`` for a list)."""
+def legacy_steering(stored: Mapping[str, Any]) -> str | None:
+    """The steering an old ``config.json`` applied beside a prompt method, in words
+    (``steering α=4, layers 14``); ``None`` for any other run.
+
+    Before steering was the ``steer`` method, ``--method reminder --steer v.pt`` made one
+    run of both. Such a run cannot be written as one method now, so it is named by both
+    wherever it is shown, and its method is never run again as only one of them.
+    """
+    method = str(stored.get("method") or "none")
+    if not stored.get("steer") or method == "none":
+        return None
+    words = [f"steering α={stored.get('alpha', 1.0):g}"]
+    if stored.get("steer_layers"):
+        words.append(f"layers {spelled(stored['steer_layers'])}")
+    if stored.get("gate") is not None:
+        words.append(f"gate {stored['gate']:g}")
+    return ", ".join(words)
+
+
+def refuse_legacy_steering(stored: Mapping[str, Any]) -> None:
+    """Refuse to run again the method of an old run that steered beside a prompt method
+    (resuming it, or measuring its utility): neither method alone made its answers."""
+    steering = legacy_steering(stored)
+    if steering is not None:
+        method = stored.get("method")
+        raise ValueError(
+            f"this run steered beside {method} ({steering}), which is no longer one method; "
+            "its answers can still be scored, reported and exported, but it cannot be run "
+            f"again: start a new --out with --method {method} or with --steer alone"
+        )
+
+
+def spelled(value: Any) -> str:
+    """A parameter's value as a spec spells it (``1,2`` for a list); reports too."""
     return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
@@ -316,11 +348,20 @@ class RunConfig(BaseModel):
             super().__setattr__(name, value)
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, Any]) -> RunConfig:
+    def from_stored(cls, stored: Mapping[str, Any], method_runs: bool = True) -> RunConfig:
         """The config of a ``config.json`` (any version's: the flat layout, extra keys
         such as ``created`` or ``identity`` set aside; the steering keys of a version
-        before steering was a method become the ``steer`` method's spec)."""
-        legacy = STEER_SHORTHAND if stored.get("steer") else {}  # else their defaults
+        before steering was a method become the ``steer`` method's spec).
+
+        ``method_runs`` is false for commands that only read the stored answers (``score``,
+        ``export-upstream``): an old run that steered beside a prompt method then reads
+        as that prompt method, since its method is never built; otherwise it is refused
+        (:func:`refuse_legacy_steering`).
+        """
+        if method_runs:
+            refuse_legacy_steering(stored)
+        steered = stored.get("steer") and legacy_steering(stored) is None
+        legacy = STEER_SHORTHAND if steered else {}  # else their defaults, or set aside
         return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
 
     def public(self) -> dict[str, Any]:
