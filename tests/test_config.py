@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from vscbench.cli import app
 from vscbench.config import STEER_SHORTHAND, RunConfig, Selection, describe
 from vscbench.engine import RunDirError, load_config, run, score
+from vscbench.plugins import parse
 from vscbench.results.report import build_report
 from vscbench.results.store import load_records
 from vscbench.sweep import load_plan
@@ -225,3 +226,45 @@ def test_an_old_run_that_steered_beside_a_prompt_method_is_read_labelled_never_r
     with pytest.raises(RunDirError, match="steered beside reminder") as resumed:
         run(config, old_run)
     assert "\n" not in str(resumed.value)
+
+
+def test_old_plans_steering_folds_into_steer_and_cells_keep_their_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old plan's ``run: {steer_layers, gate}`` become each steer method's parameters
+    (its own win), its cells keep the names they had (so they resume), strengths are
+    written exactly, and a relative plan path still gives absolute paths."""
+    from vscbench.files import sha256_file
+
+    (tmp_path / "v.pt").write_bytes(b"vectors")  # named by content; never loaded here
+    digest = sha256_file(tmp_path / "v.pt")[:12]
+    old = {
+        "models": ["hf-lm/m"],
+        "methods": ["none", "steer:v.pt", "steer:v.pt?gate=0.9"],
+        "strengths": [2, 0.1234567891],
+        "run": {"steer_layers": [14], "gate": 0.5, "max_tokens": 8},
+        "out": "out",
+    }
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(old))
+    monkeypatch.chdir(tmp_path)
+    out, cells, _ = load_plan(Path("plan.yaml"))
+    vectors = tmp_path.resolve() / "v.pt"
+    assert out == tmp_path.resolve() / "out"
+    assert {c.name: parse(c.config.method).params for c in cells} == {
+        "hf-lm-m__none": {},
+        **{
+            f"hf-lm-m__steer-{digest}__a{a}__layers14__gate{g}": {
+                "vectors": str(vectors),
+                "layers": "14",
+                "gate": g,
+                "alpha": exact,
+            }
+            for a, exact in (("2", "2.0"), ("0.123457", "0.1234567891"))
+            for g in ("0.5", "0.9")
+        },
+    }
+    assert all(c.config.max_tokens == 8 for c in cells)
+    no_steer = {**old, "methods": ["none"]}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(no_steer))
+    with pytest.raises(ValueError, match=r"write them into it: steer:v.pt\?layers=14&gate=0.5"):
+        load_plan(Path("plan.yaml"))

@@ -207,16 +207,15 @@ def test_steer_in_a_plan_is_named_by_content_and_swept_by_strength(tmp_path: Pat
     )
     _, cells, _ = load_plan(plan)
     digest = sha256_file(vectors)[:12]
+    # named as `steer sweep` and plans always named steering cells, so those resume
     assert {c.name: c.config.method for c in cells} == {
         "hf-lm-m__none": "none",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-0": f"steer?vectors={vectors}&alpha=0",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-2": f"steer?vectors={vectors}&alpha=2",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-3-layers-1": (
-            f"steer?vectors={vectors}&alpha=3&layers=1"
-        ),
+        f"hf-lm-m__steer-{digest}__a0": f"steer?vectors={vectors}&alpha=0.0",
+        f"hf-lm-m__steer-{digest}__a2": f"steer?vectors={vectors}&alpha=2.0",
+        f"hf-lm-m__steer-{digest}__a3__layers1": f"steer?vectors={vectors}&alpha=3&layers=1",
     }
     plan.write_text(yaml.safe_dump({"models": ["hf-lm/m"], "methods": ["steer:gone.pt"]}))
-    with pytest.raises(ValueError, match=r"plan.yaml: method 'steer.*gone.pt: No such file") as no:
+    with pytest.raises(ValueError, match=r"plan.yaml: method 'steer.*gone.pt: cannot read") as no:
         load_plan(plan)
     assert "\n" not in str(no.value)
 

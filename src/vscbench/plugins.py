@@ -68,6 +68,8 @@ __all__ = [
     "Setup",
     "available",
     "bind",
+    "input_files",
+    "input_hashes",
     "parse",
     "resolve",
     "respell",
@@ -269,6 +271,26 @@ def resolve(spec: str) -> tuple[type, dict[str, Any]]:
     return cls, _convert(spec, cls, given)
 
 
+def input_files(params: Mapping[str, Any]) -> dict[str, Path]:
+    """A method's input files: its ``Path`` parameters, whose content (not their path)
+    defines its answers, so it is what identities and sweep cells are named by."""
+    return {key: value for key, value in params.items() if isinstance(value, Path)}
+
+
+def input_hashes(spec: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """The sha256 of each input file of ``spec`` (converted ``params``); one that cannot
+    be read is a :class:`MethodError` naming the method, the parameter and why."""
+    hashes = {}
+    for key, path in input_files(params).items():
+        try:
+            hashes[key] = sha256_file(path)
+        except OSError as exc:
+            raise MethodError(
+                f"method {spec!r}: {key}={path}: cannot read ({exc.strerror})"
+            ) from None
+    return hashes
+
+
 @dataclass
 class Bound:
     """A built method with its identity; what the engine, utility and tasks run."""
@@ -296,15 +318,7 @@ class Bound:
         own = getattr(self.method, "identity", None)
         if own is not None:
             return dict(own())
-        files: dict[str, str] = {}
-        for key, value in self.params.items():
-            if isinstance(value, Path):
-                try:
-                    files[key] = sha256_file(value)
-                except OSError as exc:
-                    raise MethodError(
-                        f"method {self.spec!r}: {key}={value}: cannot read ({exc.strerror})"
-                    ) from None
+        files = input_hashes(self.spec, self.params)
         inputs = getattr(self.method, "inputs", None)
         return {
             "name": self.method.name,

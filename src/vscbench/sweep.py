@@ -15,6 +15,8 @@ A plan (YAML) names the cells and the settings they share::
     ray: {gpus_per_cell: 1, cpus_per_cell: 1}   # used with --ray-address
 
 Every method is a spec of the one registry (:mod:`vscbench.plugins`), built-in or not.
+An old plan's ``run: {steer_layers: [14], gate: 0.5}`` is read as those parameters of
+each ``steer`` method (:func:`fold_steering`).
 A method that takes an ``alpha`` parameter and is not given one gets one cell per
 strength; a relative input file (a ``Path`` parameter, such as steer's vectors) is
 found beside the plan, and a cell is named by that file's sha256, so a re-fit never
@@ -42,10 +44,19 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from vscbench.config import Plan, RunConfig, describe
+from vscbench.config import STEER_SHORTHAND, Plan, RunConfig, describe, spelled
 from vscbench.engine import run
 from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
-from vscbench.plugins import MethodError, parameters, resolve, respell
+from vscbench.models.steering import Steer
+from vscbench.plugins import (
+    MethodError,
+    input_files,
+    input_hashes,
+    parameters,
+    parse,
+    resolve,
+    respell,
+)
 from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json
 
 
@@ -62,18 +73,21 @@ def _slug(text: str) -> str:
 
 def steer_cell_name(
     model: str,
-    vectors: Path,
+    digest: str,
     alpha: float,
     layers: Sequence[int] = (),
     gate: float | None = None,
 ) -> str:
-    """``<model>__steer-<sha256[:12]>__a<alpha>[__layers<...>][__gate<t>]``.
+    """``<model>__steer-<digest>__a<alpha>[__layers<...>][__gate<t>]``: the one name of a
+    steering cell, whether a plan or ``steer sweep`` made it (as they always did, so
+    their cells resume).
 
-    Named by the vectors' content, so other vectors never share a cell.
+    ``digest`` is the vectors' sha256[:12]: named by content, so other vectors never
+    share a cell. ``:g`` is display only; the cell's spec holds the exact alpha.
     """
     layer_part = f"__layers{'-'.join(map(str, layers))}" if layers else ""
     gate_part = f"__gate{gate:g}" if gate is not None else ""
-    return f"{_slug(model)}__steer-{sha256_file(vectors)[:12]}__a{alpha:g}{layer_part}{gate_part}"
+    return f"{_slug(model)}__steer-{digest}__a{alpha:g}{layer_part}{gate_part}"
 
 
 def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
@@ -83,19 +97,59 @@ def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
     finite) and every cell by :class:`~vscbench.config.RunConfig`, each error one line
     naming the plan file.
     """
+    path = path.expanduser()
+    base = path.parent.resolve()  # so cells and Ray workers get absolute paths
     try:
         raw = yaml.safe_load(path.read_text("utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read the plan ({exc})") from exc
     try:
-        plan = Plan.model_validate(raw)
-        cells = _cells(plan, path.parent)
+        plan = Plan.model_validate(fold_steering(raw))
+        cells = _cells(plan, base)
     except ValidationError as exc:
         raise ValueError(f"{path}: {describe(exc)}") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    out = Path(plan.out)
-    return (out if out.is_absolute() else path.parent / out), cells, dict(plan.ray)
+    return beside(base, plan.out), cells, dict(plan.ray)
+
+
+def beside(base: Path, given: str | Path) -> Path:
+    """A path a plan names: ``~`` expanded, and a relative one found beside the plan."""
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def fold_steering(raw: Any) -> Any:
+    """A plan as this version spells it: an old plan's ``run: {steer_layers, gate}``
+    become the ``layers`` and ``gate`` parameters of each ``steer`` method that does not
+    set its own, so old plans still run the same cells.
+
+    Before steering was the ``steer`` method, those two keys applied to every steering
+    cell; now they are the method's parameters (``steer:v.pt?layers=14&gate=0.5``).
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("run"), dict):
+        return raw
+    run = dict(raw["run"])
+    given = {
+        STEER_SHORTHAND[key]: spelled(value)
+        for key in ("steer_layers", "gate")
+        if (value := run.pop(key, None)) not in (None, [], "")
+    }
+    if not given:
+        return {**raw, "run": run}
+    methods = [str(m) for m in raw.get("methods") or []]
+    if not any(parse(m).name == "steer" for m in methods):
+        raise ValueError(
+            f"run: {', '.join(given)} are parameters of the steer method, and the plan has "
+            "none; write them into it: steer:v.pt?layers=14&gate=0.5"
+        )
+    folded = [
+        respell(m, **{k: v for k, v in given.items() if k not in parse(m).params})
+        if parse(m).name == "steer"
+        else m
+        for m in methods
+    ]
+    return {**raw, "run": run, "methods": folded}
 
 
 def _cells(plan: Plan, base: Path) -> list[Cell]:
@@ -103,8 +157,8 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
     if plan.data_dir:
         shared["data_dir"] = str(Path(plan.data_dir).expanduser())
     utility = dict(plan.utility)
-    if "vqa" in utility and not Path(utility["vqa"]).is_absolute():
-        utility["vqa"] = str(base / utility["vqa"])
+    if "vqa" in utility:
+        utility["vqa"] = str(beside(base, utility["vqa"]))
     return [
         Cell(
             cell_name(model, method), RunConfig(model=model, method=method, **shared), dict(utility)
@@ -117,28 +171,28 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
 
 def settings(method: str, strengths: Sequence[float], base: Path) -> list[str]:
     """The specs a plan's method stands for: its relative input files found under
-    ``base``, and one spec per strength if it takes an ``alpha`` that it leaves open."""
+    ``base``, and one spec per strength if it takes an ``alpha`` that it leaves open (the
+    strength written exactly: ``str`` of a float reads back as the same float)."""
     cls, params = resolve(method)
-    files = {
-        k: str(base / v) for k, v in params.items() if isinstance(v, Path) and not v.is_absolute()
-    }
+    files = {k: str(beside(base, v)) for k, v in input_files(params).items()}
     method = respell(method, **files) if files else method
     if "alpha" not in parameters(cls) or "alpha" in params:
         return [method]
-    return [respell(method, alpha=f"{alpha:g}") for alpha in strengths]
+    return [respell(method, alpha=str(float(alpha))) for alpha in strengths]
 
 
 def cell_name(model: str, method: str) -> str:
     """``<model>__<method>``, with each input file (a ``Path`` parameter) written as its
-    sha256[:12]: other content under the same file name never shares a cell."""
-    _, params = resolve(method)
-    files = {}
-    for key, value in params.items():
-        if isinstance(value, Path):
-            try:
-                files[key] = sha256_file(value)[:12]
-            except OSError as exc:
-                raise MethodError(f"method {method!r}: {key}={value}: {exc.strerror}") from None
+    sha256[:12]: other content under the same file name never shares a cell. A ``steer``
+    cell is named by :func:`steer_cell_name`, as plans and ``steer sweep`` named it."""
+    cls, params = resolve(method)
+    files = {k: sha[:12] for k, sha in input_hashes(method, params).items()}
+    if cls is Steer:
+        defaults = {n: p.default for n, p in parameters(cls).items() if p.default is not p.empty}
+        steer = defaults | params
+        return steer_cell_name(
+            model, files["vectors"], steer["alpha"], steer["layers"], steer["gate"]
+        )
     return f"{_slug(model)}__{_slug(respell(method, **files) if files else method)}"
 
 
@@ -248,8 +302,8 @@ def method_problems(methods: Sequence[str]) -> list[str]:
             continue
         problems += [
             f"method {method!r}: {key}={value}: no such file"
-            for key, value in params.items()
-            if isinstance(value, Path) and not value.is_file()
+            for key, value in input_files(params).items()
+            if not value.is_file()
         ]
     return problems
 
@@ -330,11 +384,12 @@ def steer_sweep(
     out.mkdir(parents=True, exist_ok=True)
     scratch = temporary_for(out / "vectors.pt")
     save_vectors(scratch, result.vectors, result.meta, result.gate)
-    vectors = out / f"vectors-{sha256_file(scratch)[:12]}.pt"
+    digest = sha256_file(scratch)[:12]
+    vectors = out / f"vectors-{digest}.pt"
     scratch.replace(vectors)
     cells = [
         Cell(
-            steer_cell_name(model, vectors, alpha, group, gate),
+            steer_cell_name(model, digest, alpha, group, gate),
             RunConfig(
                 model=model,
                 eval_on="test",
