@@ -401,6 +401,18 @@ class RunConfig(BaseModel):
         }
 
 
+class RayOptions(BaseModel):
+    """A plan's ``ray:`` section, used with ``--ray-address``: what one cell asks of a
+    node, and the ``runtime_env`` given to ``ray.init`` (e.g. ``working_dir`` or
+    ``py_modules`` to ship a plug-in's module to workers that lack it)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    gpus_per_cell: Annotated[float, Field(ge=0)] = 0.0
+    cpus_per_cell: Annotated[float, Field(ge=0)] = 1.0
+    runtime_env: dict[str, Any] = {}
+
+
 class Plan(BaseModel):
     """A sweep plan (YAML): models × methods × strengths (see :mod:`vscbench.sweep`)."""
 
@@ -413,7 +425,7 @@ class Plan(BaseModel):
     strengths: list[float] = [1.0]  # alphas, for methods with an alpha parameter (steer)
     run: dict[str, Any] = {}
     utility: dict[str, Any] = {}
-    ray: dict[str, float] = {}
+    ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("run")
     @classmethod

@@ -13,6 +13,7 @@ A plan (YAML) names the cells and the settings they share::
     run: {splits: [image, text], eval_on: test, judges: [string-match], max_tokens: 256}
     utility: {vqa: vqa.csv, scoring: exact}     # optional
     ray: {gpus_per_cell: 1, cpus_per_cell: 1}   # used with --ray-address
+    # ray: {runtime_env: {working_dir: my_methods/}}  # to ray.init: ship a plug-in
 
 Every method is a spec of the one registry (:mod:`vscbench.plugins`), built-in or not.
 An old plan's ``run: {steer_layers: [14], gate: 0.5}`` is read as those parameters of
@@ -23,8 +24,8 @@ found beside the plan, and a cell is named by that file's sha256, so a re-fit ne
 reuses the answers of old vectors.
 
 Without a Ray address the cells run here one after another; with one, each cell is a
-Ray task on the cluster. First, every node that could take a cell is asked whether each
-method of the plan loads there (its module imports, its input files exist): a worker
+Ray task on the cluster. First, every node that could take a cell is asked whether the
+cells can run there (:mod:`vscbench.preflight`: extras, methods, input files): a worker
 without a plug-in stops the sweep with one line before any cell runs, instead of
 failing its cells one by one after others ran. Workers need not share a filesystem with
 the driver: a task receives its cell's directory as it stands (so an interrupted cell
@@ -49,7 +50,6 @@ from vscbench.engine import run
 from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
 from vscbench.models.steering import Steer
 from vscbench.plugins import (
-    MethodError,
     input_files,
     input_hashes,
     parameters,
@@ -57,6 +57,7 @@ from vscbench.plugins import (
     resolve,
     respell,
 )
+from vscbench.preflight import check_workers
 from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json
 
 
@@ -110,7 +111,11 @@ def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
         raise ValueError(f"{path}: {describe(exc)}") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    return beside(base, plan.out), cells, dict(plan.ray)
+    ray = plan.ray.model_dump()
+    shipped = ray["runtime_env"].get("working_dir")
+    if isinstance(shipped, str) and "://" not in shipped:  # a local folder, not a URI
+        ray["runtime_env"]["working_dir"] = str(beside(base, shipped))
+    return beside(base, plan.out), cells, ray
 
 
 def beside(base: Path, given: str | Path) -> Path:
@@ -273,12 +278,14 @@ def run_cells(
             ignore_reinit_error=True,
             include_dashboard=False,
             log_to_driver=False,
+            runtime_env=options.get("runtime_env") or None,  # what workers need shipped
         )
         need = {
             "GPU": float(options.get("gpus_per_cell", 0)),
             "CPU": float(options.get("cpus_per_cell", 1)),
         }
-        check_workers(sorted({cell.config.prompting.method for cell in cells}), need)
+        models = sorted({cell.config.target.model for cell in cells})
+        check_workers(models, sorted({cell.config.prompting.method for cell in cells}), need)
         remote = ray.remote(num_gpus=need["GPU"], num_cpus=need["CPU"])(run_shipped_cell)
         pending = [remote.remote(cell, _pack(out / cell.name)) for cell in cells]
         results = []
@@ -288,60 +295,6 @@ def run_cells(
     for result in results:
         result["dir"] = str(out / result["cell"])
     return results
-
-
-def method_problems(methods: Sequence[str]) -> list[str]:
-    """Why each of ``methods`` would not run here: its module, class or parameters, or
-    an input file that is not here (a worker may share no filesystem with the driver)."""
-    problems = []
-    for method in methods:
-        try:
-            _, params = resolve(method)
-        except MethodError as exc:
-            problems.append(str(exc))
-            continue
-        problems += [
-            f"method {method!r}: {key}={value}: no such file"
-            for key, value in input_files(params).items()
-            if not value.is_file()
-        ]
-    return problems
-
-
-def check_workers(methods: Sequence[str], need: dict[str, float]) -> None:
-    """Ask every live Ray node with the resources of a cell whether ``methods`` load
-    there; refuse the sweep, before any cell runs, with one line if one does not."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    nodes = [
-        n
-        for n in ray.nodes()
-        if n.get("Alive") and all(n["Resources"].get(k, 0) >= v for k, v in need.items() if v)
-    ]
-    check = ray.remote(num_cpus=0)(method_problems)
-    pending = [
-        check.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-        ).remote(methods)
-        for n in nodes
-    ]
-    try:
-        answers = ray.get(pending)
-    except Exception as exc:  # vscbench itself does not load there
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"the Ray workers cannot run vscbench ({first}); install vscbench, with the "
-            "plan's method packages, on every worker; no cell was run"
-        ) from None
-    for node, problems in zip(nodes, answers, strict=True):
-        if problems:
-            raise ValueError(
-                f"on Ray worker {node.get('NodeManagerAddress', node['NodeID'])}: "
-                f"{'; '.join(problems)}. The workers need what the driver has: install the "
-                "method's package on every worker, or put its module on their PYTHONPATH "
-                "(a runtime_env's env_vars or py_modules); no cell was run"
-            )
 
 
 def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str, Any]]:
