@@ -40,7 +40,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
-from vscbench.plugins import parse, resolve, respell
+from vscbench.plugins import parse, resolve, respell, spelled
 from vscbench.redaction import redact_args, redact_url
 
 #: The judge a run uses when none is named.
@@ -275,11 +275,6 @@ def refuse_legacy_steering(stored: Mapping[str, Any]) -> None:
             "its answers can still be scored, reported and exported, but it cannot be run "
             f"again: start a new --out with --method {method} or with --steer alone"
         )
-
-
-def spelled(value: Any) -> str:
-    """A parameter's value as a spec spells it (``1,2`` for a list); reports too."""
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def _fields(part: Any) -> dict[str, Any]:

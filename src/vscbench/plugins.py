@@ -73,6 +73,8 @@ __all__ = [
     "parse",
     "resolve",
     "respell",
+    "shown",
+    "spelled",
 ]
 
 ENTRY_POINT_GROUP = "vscbench.methods"
@@ -177,6 +179,17 @@ def respell(spec: str, **changes: str) -> str:
         raw = {first: given.positional, **raw}  # as _convert: a named value wins
     raw.update(changes)
     return f"{given.name}?{urlencode(raw, safe=',/:~')}" if raw else given.name
+
+
+def spelled(value: Any) -> str:
+    """A parameter's value as a spec spells it (``1,2`` for a list or tuple)."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def shown(params: Mapping[str, Any]) -> str:
+    """Parameters as reports show them, ``k=v&k2=v2``: those left without a value
+    (``None``, empty) are left out, as they say nothing about the run."""
+    return "&".join(f"{k}={spelled(v)}" for k, v in params.items() if v not in (None, [], (), ""))
 
 
 def _registered() -> dict[str, str]:
@@ -329,7 +342,7 @@ class Bound:
 
     def label(self) -> str:
         """How reports name it: ``name version`` (and its parameters)."""
-        args = "&".join(f"{k}={v}" for k, v in self.params.items())
+        args = shown(self.params)
         return f"{self.method.name} {self.method.version}" + (f" ?{args}" if args else "")
 
     async def prepare(self, setup: Setup) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from vscbench.config import STEER_SHORTHAND, Plan, RunConfig, describe, spelled
+from vscbench.config import STEER_SHORTHAND, Plan, RunConfig, describe
 from vscbench.engine import run
 from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
 from vscbench.models.steering import Steer
@@ -56,6 +56,7 @@ from vscbench.plugins import (
     parse,
     resolve,
     respell,
+    spelled,
 )
 from vscbench.preflight import check_workers
 from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json

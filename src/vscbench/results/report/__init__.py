@@ -25,8 +25,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
-from vscbench.config import legacy_steering, spelled
+from vscbench.config import legacy_steering
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
+from vscbench.plugins import shown
 from vscbench.results.compare import flips, paired
 from vscbench.results.counting import compute_metrics, percent
 from vscbench.results.report import pairs as flip_view
@@ -227,9 +228,8 @@ def method_label(config: dict[str, Any]) -> str:
     method = (config.get("identity") or {}).get("method") or {}
     name = method.get("name") or config.get("method") or "none"
     label = f"{name} {method['version']}" if method.get("version") else str(name)
-    params = {k: v for k, v in (method.get("params") or {}).items() if v not in (None, [], "")}
-    if params:
-        label += " ?" + "&".join(f"{k}={spelled(v)}" for k, v in params.items())
+    params = shown(method.get("params") or {})
+    label += f" ?{params}" if params else ""
     steering = legacy_steering(config)
     return f"{label} + {steering} (legacy run)" if steering else label
 

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from vscbench.config import spelled
+from vscbench.plugins import spelled
 from vscbench.results.counting import (
     Tally,
     classify,
