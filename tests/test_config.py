@@ -264,7 +264,11 @@ def test_old_plans_steering_folds_into_steer_and_cells_keep_their_names(
         },
     }
     assert all(c.config.max_tokens == 8 for c in cells)
+    alike = {**old, "strengths": [0.1234567, 0.12345671]}  # one name, two specs
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(alike))
+    with pytest.raises(ValueError, match=r"alpha=0.1234567'.*share the directory hf-lm-m__steer-"):
+        load_plan(Path("plan.yaml"))
     no_steer = {**old, "methods": ["none"]}
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(no_steer))
-    with pytest.raises(ValueError, match=r"write them into it: steer:v.pt\?layers=14&gate=0.5"):
+    with pytest.raises(ValueError, match=r"run: steer_layers, gate: parameters of the steer"):
         load_plan(Path("plan.yaml"))

@@ -136,17 +136,14 @@ def fold_steering(raw: Any) -> Any:
     if not isinstance(raw, dict) or not isinstance(raw.get("run"), dict):
         return raw
     run = dict(raw["run"])
-    given = {
-        STEER_SHORTHAND[key]: spelled(value)
-        for key in ("steer_layers", "gate")
-        if (value := run.pop(key, None)) not in (None, [], "")
-    }
+    old = {key: run.pop(key) for key in ("steer_layers", "gate") if key in run}
+    given = {STEER_SHORTHAND[k]: spelled(v) for k, v in old.items() if v not in (None, [], "")}
     if not given:
         return {**raw, "run": run}
     methods = [str(m) for m in raw.get("methods") or []]
     if not any(parse(m).name == "steer" for m in methods):
         raise ValueError(
-            f"run: {', '.join(given)} are parameters of the steer method, and the plan has "
+            f"run: {', '.join(old)}: parameters of the steer method, and the plan has "
             "none; write them into it: steer:v.pt?layers=14&gate=0.5"
         )
     folded = [
@@ -165,7 +162,7 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
     utility = dict(plan.utility)
     if "vqa" in utility:
         utility["vqa"] = str(beside(base, utility["vqa"]))
-    return [
+    cells = [
         Cell(
             cell_name(model, method), RunConfig(model=model, method=method, **shared), dict(utility)
         )
@@ -173,6 +170,15 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
         for given in plan.methods
         for method in settings(given, plan.strengths, base)
     ]
+    named: dict[str, str] = {}
+    for cell in cells:  # e.g. strengths alike to 6 digits (a name's alpha), or a typo
+        first = named.setdefault(cell.name, cell.config.method)
+        if first != cell.config.method:
+            raise ValueError(
+                f"cells {first!r} and {cell.config.method!r} would share the directory "
+                f"{cell.name} (names show alpha to 6 digits); make them differ more"
+            )
+    return cells
 
 
 def settings(method: str, strengths: Sequence[float], base: Path) -> list[str]:
