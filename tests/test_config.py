@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from vscbench.cli import app
 from vscbench.config import STEER_SHORTHAND, RunConfig, Selection, describe
-from vscbench.engine import load_config, run, score
+from vscbench.engine import RunDirError, load_config, run, score
+from vscbench.plugins import parse
 from vscbench.results.report import build_report
 from vscbench.results.store import load_records
 from vscbench.sweep import load_plan
@@ -185,16 +186,89 @@ def test_records_store_the_primary_verdict_once_and_read_old_lines(old_run: Path
     assert from_line(["not", "a", "record"]) is None
 
 
-def test_an_old_run_that_steered_beside_a_prompt_method_is_refused_in_one_line(
-    old_run: Path,
+def test_an_old_run_that_steered_beside_a_prompt_method_is_read_labelled_never_rerun(
+    old_run: Path, full_data_dir: Path, api_key: str, tmp_path: Path
 ) -> None:
-    """Steering is one method now: an old run that steered beside another cannot load."""
+    """Steering is one method now, so an old run that steered beside another is none of
+    today's methods: score and export read its answers, the report names both, and
+    what would run its method again (resume, utility --run) refuses in one line."""
     path = old_run / "config.json"
     stored = json.loads(path.read_text())
-    path.write_text(json.dumps({**stored, "method": "reminder", "steer": "v.pt", "alpha": 2.0}))
-    result = CliRunner().invoke(app, ["score", str(old_run), "--judge", "string-match"])
-    assert result.exit_code == 2, result.output
-    message = " ".join(result.output.split())
-    assert "config.json cannot be used by this version" in message
-    assert "cannot be combined with --method 'reminder' (a run has one method)" in message
-    assert "Traceback" not in result.output
+    steering = {"sha256": "ab" * 32, "alpha": 4.0, "layers": [14], "gate": None}
+    stored["identity"].update(method={"name": "reminder", "text_sha256": "x"}, steering=steering)
+    legacy = {"method": "reminder", "steer": "v.pt", "alpha": 4.0, "steer_layers": [14]}
+    path.write_text(json.dumps({**stored, **legacy}))
+    scored = CliRunner().invoke(app, ["score", str(old_run), "--judge", "string-match"])
+    assert scored.exit_code == 3 and "1 of 6 pairs failed" in scored.output  # as before
+    exported = CliRunner().invoke(
+        app,
+        [
+            "export-upstream",
+            str(old_run),
+            "--out",
+            str(tmp_path / "up"),
+            "--data-dir",
+            str(full_data_dir),
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    page = build_report([old_run], tmp_path / "report").read_text()
+    assert "reminder + steering α=4, layers 14 (legacy run)" in page
+    words = "this run steered beside reminder (steering α=4, layers 14), which is no longer one"
+    vqa = tmp_path / "vqa.csv"
+    vqa.write_text("image,question,answer\n")
+    utility = CliRunner().invoke(app, ["utility", "--vqa", str(vqa), "--run", str(old_run)])
+    assert utility.exit_code == 2 and words in " ".join(utility.output.split())
+    assert "--steer is the method" not in utility.output and "Traceback" not in utility.output
+    config = load_config(old_run, method_runs=False)
+    assert config.method == "reminder"  # read, never built: the steering set aside
+    config.data_dir = str(full_data_dir)
+    with pytest.raises(RunDirError, match="steered beside reminder") as resumed:
+        run(config, old_run)
+    assert "\n" not in str(resumed.value)
+
+
+def test_old_plans_steering_folds_into_steer_and_cells_keep_their_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old plan's ``run: {steer_layers, gate}`` become each steer method's parameters
+    (its own win), its cells keep the names they had (so they resume), strengths are
+    written exactly, and a relative plan path still gives absolute paths."""
+    from vscbench.files import sha256_file
+
+    (tmp_path / "v.pt").write_bytes(b"vectors")  # named by content; never loaded here
+    digest = sha256_file(tmp_path / "v.pt")[:12]
+    old = {
+        "models": ["hf-lm/m"],
+        "methods": ["none", "steer:v.pt", "steer:v.pt?gate=0.9"],
+        "strengths": [2, 0.1234567891],
+        "run": {"steer_layers": [14], "gate": 0.5, "max_tokens": 8},
+        "out": "out",
+    }
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(old))
+    monkeypatch.chdir(tmp_path)
+    out, cells, _ = load_plan(Path("plan.yaml"))
+    vectors = tmp_path.resolve() / "v.pt"
+    assert out == tmp_path.resolve() / "out"
+    assert {c.name: parse(c.config.method).params for c in cells} == {
+        "hf-lm-m__none": {},
+        **{
+            f"hf-lm-m__steer-{digest}__a{a}__layers14__gate{g}": {
+                "vectors": str(vectors),
+                "layers": "14",
+                "gate": g,
+                "alpha": exact,
+            }
+            for a, exact in (("2", "2.0"), ("0.123457", "0.1234567891"))
+            for g in ("0.5", "0.9")
+        },
+    }
+    assert all(c.config.max_tokens == 8 for c in cells)
+    alike = {**old, "strengths": [0.1234567, 0.12345671]}  # one name, two specs
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(alike))
+    with pytest.raises(ValueError, match=r"alpha=0.1234567'.*share the directory hf-lm-m__steer-"):
+        load_plan(Path("plan.yaml"))
+    no_steer = {**old, "methods": ["none"]}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(no_steer))
+    with pytest.raises(ValueError, match=r"run: steer_layers, gate: parameters of the steer"):
+        load_plan(Path("plan.yaml"))

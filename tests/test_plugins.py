@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -292,7 +291,7 @@ def driver_only_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     sys.modules.pop("ray_hedge", None)
 
 
-def ray_plan(tmp_path: Path, base_url: str, data_dir: Path) -> Path:
+def ray_plan(tmp_path: Path, base_url: str, data_dir: Path, ray: dict | None = None) -> Path:
     plan = tmp_path / "plan.yaml"
     plan.write_text(
         yaml.safe_dump(
@@ -302,10 +301,47 @@ def ray_plan(tmp_path: Path, base_url: str, data_dir: Path) -> Path:
                 "models": [MODEL],
                 "methods": ["none", "ray_hedge:Hedge?prefix=Careful."],
                 "run": {"splits": ["image"], "limit": 3, "base_url": base_url},
+                "ray": ray or {},
             }
         )
     )
     return plan
+
+
+def test_the_ray_preflight_names_missing_extras_and_nodes_too_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the workers are asked (without Ray): the local extra of a local model and of
+    an activation-level method, input files; and a cell that no node can take."""
+    import importlib.util
+
+    from vscbench.preflight import able_nodes, cell_problems
+
+    real = importlib.util.find_spec
+    absent = ("torch", "transformers")
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n in absent else real(n, *a)
+    )
+    problems = cell_problems(["hf-lm/x", MODEL], ["none", "steer:no-such.pt"])
+    assert problems == [
+        "hf-lm/x needs torch and transformers, not installed here: pip install "
+        '"vscbench[local]" (install the torch build that suits your machine first, see '
+        "pytorch.org)",
+        "method 'steer:no-such.pt' needs torch and transformers, not installed here: pip "
+        'install "vscbench[local]" (install the torch build that suits your machine first, '
+        "see pytorch.org)",
+    ]
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert cell_problems([MODEL], ["steer:no-such.pt"]) == [
+        "method 'steer:no-such.pt': vectors=no-such.pt: no such file"
+    ]
+    nodes = [
+        {"Alive": True, "NodeID": "a", "Resources": {"CPU": 8.0}},
+        {"Alive": False, "NodeID": "b", "Resources": {"CPU": 8.0, "GPU": 1.0}},
+    ]
+    assert [n["NodeID"] for n in able_nodes(nodes, {"GPU": 0.0, "CPU": 1.0})] == ["a"]
+    with pytest.raises(ValueError, match=r"^no Ray node has GPU>=1, CPU>=1 \(a cell's"):
+        able_nodes(nodes, {"GPU": 1.0, "CPU": 1.0})
 
 
 def test_ray_workers_without_the_plugin_stop_the_sweep_before_any_cell(
@@ -331,17 +367,12 @@ def test_ray_workers_without_the_plugin_stop_the_sweep_before_any_cell(
     assert not [p for p in (tmp_path / "sweep").glob("*") if p.is_dir()]
 
 
-def test_ray_workers_with_the_plugin_on_their_path_run_it(
-    driver_only_plugin: Path,
-    full_data_dir: Path,
-    tmp_path: Path,
-    api_key: str,
-    monkeypatch: pytest.MonkeyPatch,
+def test_ray_workers_given_the_plugin_by_the_plans_runtime_env_run_it(
+    driver_only_plugin: Path, full_data_dir: Path, tmp_path: Path, api_key: str
 ) -> None:
-    paths = [str(driver_only_plugin), *filter(None, [os.environ.get("PYTHONPATH")])]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))  # the fix the error names
+    shipped = {"runtime_env": {"working_dir": driver_only_plugin.name}}  # the fix named
     with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
-        plan = ray_plan(tmp_path, srv.base_url, full_data_dir)
+        plan = ray_plan(tmp_path, srv.base_url, full_data_dir, shipped)
         result = CliRunner().invoke(app, ["sweep", str(plan), "--ray-address", "local"])
         assert result.exit_code == 0, result.output
         hedged = [r for r in srv.requests if r.text.startswith("Careful. ")]

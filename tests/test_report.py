@@ -184,3 +184,19 @@ def test_report_cannot_mislead(six_runs: list[Path], tmp_path: Path) -> None:
 def test_report_needs_finished_runs(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "no metrics.json" in result.output
+
+
+def test_method_labels_leave_out_parameters_without_a_value() -> None:
+    """``steer 1 ?alpha=2.0``, not ``...&layers=[]&gate=None``: empty parameters say
+    nothing about the run; a list is spelled as a spec spells it."""
+    from vscbench.plugins import bind
+    from vscbench.results.report import method_label
+
+    steer = {"name": "steer", "version": "1", "params": {"alpha": 2.0, "layers": [], "gate": None}}
+    assert method_label({"identity": {"method": steer}}) == "steer 1 ?alpha=2.0"
+    steer["params"] = {"alpha": 2.0, "layers": [12, 14], "gate": 0.5}
+    assert (
+        method_label({"identity": {"method": steer}}) == "steer 1 ?alpha=2.0&layers=12,14&gate=0.5"
+    )
+    assert method_label({"method": "none", "identity": {"method": {"name": "none"}}}) == "none"
+    assert bind("few-shot:2").label() == "few-shot 1 ?k=2"

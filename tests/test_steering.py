@@ -159,6 +159,27 @@ def test_vectors_file_round_trip(tmp_path: Path) -> None:
         load_steering(path, 1.0, layers=[7])
 
 
+def test_a_file_that_is_not_vectors_is_one_line_naming_it(tmp_path: Path) -> None:
+    """--steer with a corrupt or foreign file: one line (the CLI's error), never torch's
+    traceback."""
+    from vscbench.plugins import MethodError, bind
+
+    torch.save({"state_dict": torch.ones(2)}, tmp_path / "foreign.pt")
+    (tmp_path / "text.pt").write_text("not a tensor file")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "zip.pt").write_bytes(b"PK\x03\x04" * 8)
+    for name, why in (
+        ("foreign", "no keys, vectors, meta"),
+        ("text", "Error: "),  # which error depends on the bytes
+        ("empty", "EOFError"),
+        ("zip", "RuntimeError"),
+    ):
+        path = tmp_path / f"{name}.pt"
+        with pytest.raises(MethodError, match="not a vscbench steering-vectors file") as caught:
+            bind(f"steer:{path}", local=True)
+        assert why in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_gate_steers_only_the_rows_its_probe_lets_through(vlm: LocalVLM, picture: Path) -> None:
     """Gated steering: rows the probe scores below the threshold are left exactly alone."""
     layers = list(range(len(decoder_layers(vlm.model))))
@@ -207,16 +228,15 @@ def test_steer_in_a_plan_is_named_by_content_and_swept_by_strength(tmp_path: Pat
     )
     _, cells, _ = load_plan(plan)
     digest = sha256_file(vectors)[:12]
+    # named as `steer sweep` and plans always named steering cells, so those resume
     assert {c.name: c.config.method for c in cells} == {
         "hf-lm-m__none": "none",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-0": f"steer?vectors={vectors}&alpha=0",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-2": f"steer?vectors={vectors}&alpha=2",
-        f"hf-lm-m__steer-vectors-{digest}-alpha-3-layers-1": (
-            f"steer?vectors={vectors}&alpha=3&layers=1"
-        ),
+        f"hf-lm-m__steer-{digest}__a0": f"steer?vectors={vectors}&alpha=0.0",
+        f"hf-lm-m__steer-{digest}__a2": f"steer?vectors={vectors}&alpha=2.0",
+        f"hf-lm-m__steer-{digest}__a3__layers1": f"steer?vectors={vectors}&alpha=3&layers=1",
     }
     plan.write_text(yaml.safe_dump({"models": ["hf-lm/m"], "methods": ["steer:gone.pt"]}))
-    with pytest.raises(ValueError, match=r"plan.yaml: method 'steer.*gone.pt: No such file") as no:
+    with pytest.raises(ValueError, match=r"plan.yaml: method 'steer.*gone.pt: cannot read") as no:
         load_plan(plan)
     assert "\n" not in str(no.value)
 

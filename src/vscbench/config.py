@@ -40,7 +40,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from vscbench.items import IMAGE_CATEGORIES, SPLITS, TEXT_VARIANTS, Item
-from vscbench.plugins import parse, resolve, respell
+from vscbench.plugins import parse, resolve, respell, spelled
 from vscbench.redaction import redact_args, redact_url
 
 #: The judge a run uses when none is named.
@@ -242,12 +242,39 @@ def with_steering(method: str, given: Mapping[str, Any]) -> str:
     elif parse(method).name != "steer":
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
         raise ValueError(f"{flags}: parameter(s) of the steer method; give --steer VECTORS")
-    return respell(method, **{STEER_SHORTHAND[k]: _text(v) for k, v in given.items()})
+    return respell(method, **{STEER_SHORTHAND[k]: spelled(v) for k, v in given.items()})
 
 
-def _text(value: Any) -> str:
-    """A parameter's value as a spec spells it (``1,2`` for a list)."""
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+def legacy_steering(stored: Mapping[str, Any]) -> str | None:
+    """The steering an old ``config.json`` applied beside a prompt method, in words
+    (``steering α=4, layers 14``); ``None`` for any other run.
+
+    Before steering was the ``steer`` method, ``--method reminder --steer v.pt`` made one
+    run of both. Such a run cannot be written as one method now, so it is named by both
+    wherever it is shown, and its method is never run again as only one of them.
+    """
+    method = str(stored.get("method") or "none")
+    if not stored.get("steer") or method == "none":
+        return None
+    words = [f"steering α={stored.get('alpha', 1.0):g}"]
+    if stored.get("steer_layers"):
+        words.append(f"layers {spelled(stored['steer_layers'])}")
+    if stored.get("gate") is not None:
+        words.append(f"gate {stored['gate']:g}")
+    return ", ".join(words)
+
+
+def refuse_legacy_steering(stored: Mapping[str, Any]) -> None:
+    """Refuse to run again the method of an old run that steered beside a prompt method
+    (resuming it, or measuring its utility): neither method alone made its answers."""
+    steering = legacy_steering(stored)
+    if steering is not None:
+        method = stored.get("method")
+        raise ValueError(
+            f"this run steered beside {method} ({steering}), which is no longer one method; "
+            "its answers can still be scored, reported and exported, but it cannot be run "
+            f"again: start a new --out with --method {method} or with --steer alone"
+        )
 
 
 def _fields(part: Any) -> dict[str, Any]:
@@ -316,11 +343,20 @@ class RunConfig(BaseModel):
             super().__setattr__(name, value)
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, Any]) -> RunConfig:
+    def from_stored(cls, stored: Mapping[str, Any], method_runs: bool = True) -> RunConfig:
         """The config of a ``config.json`` (any version's: the flat layout, extra keys
         such as ``created`` or ``identity`` set aside; the steering keys of a version
-        before steering was a method become the ``steer`` method's spec)."""
-        legacy = STEER_SHORTHAND if stored.get("steer") else {}  # else their defaults
+        before steering was a method become the ``steer`` method's spec).
+
+        ``method_runs`` is false for commands that only read the stored answers (``score``,
+        ``export-upstream``): an old run that steered beside a prompt method then reads
+        as that prompt method, since its method is never built; otherwise it is refused
+        (:func:`refuse_legacy_steering`).
+        """
+        if method_runs:
+            refuse_legacy_steering(stored)
+        steered = stored.get("steer") and legacy_steering(stored) is None
+        legacy = STEER_SHORTHAND if steered else {}  # else their defaults, or set aside
         return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
 
     def public(self) -> dict[str, Any]:
@@ -360,6 +396,18 @@ class RunConfig(BaseModel):
         }
 
 
+class RayOptions(BaseModel):
+    """A plan's ``ray:`` section, used with ``--ray-address``: what one cell asks of a
+    node, and the ``runtime_env`` given to ``ray.init`` (e.g. ``working_dir`` or
+    ``py_modules`` to ship a plug-in's module to workers that lack it)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    gpus_per_cell: Annotated[float, Field(ge=0)] = 0.0
+    cpus_per_cell: Annotated[float, Field(ge=0)] = 1.0
+    runtime_env: dict[str, Any] = {}
+
+
 class Plan(BaseModel):
     """A sweep plan (YAML): models × methods × strengths (see :mod:`vscbench.sweep`)."""
 
@@ -372,7 +420,7 @@ class Plan(BaseModel):
     strengths: list[float] = [1.0]  # alphas, for methods with an alpha parameter (steer)
     run: dict[str, Any] = {}
     utility: dict[str, Any] = {}
-    ray: dict[str, float] = {}
+    ray: RayOptions = Field(default_factory=RayOptions)
 
     @field_validator("run")
     @classmethod

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from vscbench import pacing
 from vscbench.audit.session import audit_metrics
 from vscbench.chat import FatalModelError, Generate, Settings
-from vscbench.config import Judging, Requests, RunConfig, describe
+from vscbench.config import Judging, Requests, RunConfig, describe, refuse_legacy_steering
 from vscbench.data.sheets import DataError
 from vscbench.dataset import UNUSABLE_IMAGE, Dataset, load_dataset
 from vscbench.files import write_json_atomic
@@ -139,6 +139,10 @@ def _check_resumable(run_dir: Path, identity: dict[str, Any]) -> str:
             f"{run_dir} was made by an older vscbench that did not record what defines its "
             "answers, so it cannot be resumed safely; use a new --out"
         )
+    try:
+        refuse_legacy_steering(stored)
+    except ValueError as exc:
+        raise RunDirError(f"{run_dir}: {exc}") from None
     changed = differences(upgrade(stored["identity"]), identity)
     if changed:
         raise RunDirError(
@@ -339,15 +343,22 @@ def _answered(record: dict[str, Any] | None) -> bool:
     return record is not None and not record.get("error") and record.get("response") is not None
 
 
-def load_config(run_dir: Path) -> RunConfig:
-    """The configuration a run directory was made with (any version's ``config.json``)."""
+def load_config(run_dir: Path, method_runs: bool = True) -> RunConfig:
+    """The configuration a run directory was made with (any version's ``config.json``).
+
+    ``method_runs``: whether the caller runs the run's method again (``utility --run``);
+    ``score`` and ``export-upstream`` only read the answers, so they also take an old
+    run whose method cannot run now (:meth:`RunConfig.from_stored`).
+    """
     path = run_dir / CONFIG_FILE
     if not path.exists():
         raise RunDirError(f"{run_dir}: no {CONFIG_FILE}; is this a vscbench run directory?")
     try:
-        return RunConfig.from_stored(read_json(path))
-    except ValidationError as exc:  # e.g. steering beside a prompt method, as runs once did
+        return RunConfig.from_stored(read_json(path), method_runs)
+    except ValidationError as exc:
         raise RunDirError(f"{path} cannot be used by this version: {describe(exc)}") from None
+    except ValueError as exc:  # an old run that steered beside a prompt method
+        raise RunDirError(f"{run_dir}: {exc}") from None
 
 
 def score(
@@ -375,7 +386,7 @@ def score(
     """
     out = Path(run_dir)
     with RunDirLock(out):
-        config = load_config(out)
+        config = load_config(out, method_runs=False)  # judges the answers, runs no method
         stored_config = read_json(out / CONFIG_FILE)
         config.judging = Judging(
             judges=tuple(judges),

@@ -29,7 +29,6 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from pydantic import PositiveInt
 
@@ -37,7 +36,7 @@ from vscbench.chat import Answer, Generate, Turn, answer_problem, ask
 from vscbench.config import DataOptions, Prompting, Selection
 from vscbench.files import sha256_text, write_json_atomic
 from vscbench.items import Item
-from vscbench.plugins import Bound, Setup, bind, parse
+from vscbench.plugins import Bound, Setup, bind, parse, respell
 
 __all__ = ["CAPTION", "REMINDER", "SELF_CHECK", "Bound", "build_method", "setup_for"]
 
@@ -236,7 +235,7 @@ def build_method(prompting: Prompting, selection: Selection, local: bool | None 
     """
     spec = prompting.method
     if prompting.reminder_file and parse(spec).name == "reminder":
-        spec += ("&" if "?" in spec else "?") + urlencode({"file": prompting.reminder_file})
+        spec = respell(spec, file=prompting.reminder_file)
     return bind(spec, selection.eval_on, local, Plain())
 
 

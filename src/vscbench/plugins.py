@@ -68,9 +68,13 @@ __all__ = [
     "Setup",
     "available",
     "bind",
+    "input_files",
+    "input_hashes",
     "parse",
     "resolve",
     "respell",
+    "shown",
+    "spelled",
 ]
 
 ENTRY_POINT_GROUP = "vscbench.methods"
@@ -177,6 +181,17 @@ def respell(spec: str, **changes: str) -> str:
     return f"{given.name}?{urlencode(raw, safe=',/:~')}" if raw else given.name
 
 
+def spelled(value: Any) -> str:
+    """A parameter's value as a spec spells it (``1,2`` for a list or tuple)."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def shown(params: Mapping[str, Any]) -> str:
+    """Parameters as reports show them, ``k=v&k2=v2``: those left without a value
+    (``None``, empty) are left out, as they say nothing about the run."""
+    return "&".join(f"{k}={spelled(v)}" for k, v in params.items() if v not in (None, [], (), ""))
+
+
 def _registered() -> dict[str, str]:
     """Registered name -> ``module:attr`` (built-ins win over an entry point's name)."""
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
@@ -269,6 +284,26 @@ def resolve(spec: str) -> tuple[type, dict[str, Any]]:
     return cls, _convert(spec, cls, given)
 
 
+def input_files(params: Mapping[str, Any]) -> dict[str, Path]:
+    """A method's input files: its ``Path`` parameters, whose content (not their path)
+    defines its answers, so it is what identities and sweep cells are named by."""
+    return {key: value for key, value in params.items() if isinstance(value, Path)}
+
+
+def input_hashes(spec: str, params: Mapping[str, Any]) -> dict[str, str]:
+    """The sha256 of each input file of ``spec`` (converted ``params``); one that cannot
+    be read is a :class:`MethodError` naming the method, the parameter and why."""
+    hashes = {}
+    for key, path in input_files(params).items():
+        try:
+            hashes[key] = sha256_file(path)
+        except OSError as exc:
+            raise MethodError(
+                f"method {spec!r}: {key}={path}: cannot read ({exc.strerror})"
+            ) from None
+    return hashes
+
+
 @dataclass
 class Bound:
     """A built method with its identity; what the engine, utility and tasks run."""
@@ -296,15 +331,7 @@ class Bound:
         own = getattr(self.method, "identity", None)
         if own is not None:
             return dict(own())
-        files: dict[str, str] = {}
-        for key, value in self.params.items():
-            if isinstance(value, Path):
-                try:
-                    files[key] = sha256_file(value)
-                except OSError as exc:
-                    raise MethodError(
-                        f"method {self.spec!r}: {key}={value}: cannot read ({exc.strerror})"
-                    ) from None
+        files = input_hashes(self.spec, self.params)
         inputs = getattr(self.method, "inputs", None)
         return {
             "name": self.method.name,
@@ -315,7 +342,7 @@ class Bound:
 
     def label(self) -> str:
         """How reports name it: ``name version`` (and its parameters)."""
-        args = "&".join(f"{k}={v}" for k, v in self.params.items())
+        args = shown(self.params)
         return f"{self.method.name} {self.method.version}" + (f" ?{args}" if args else "")
 
     async def prepare(self, setup: Setup) -> None:

@@ -13,16 +13,19 @@ A plan (YAML) names the cells and the settings they share::
     run: {splits: [image, text], eval_on: test, judges: [string-match], max_tokens: 256}
     utility: {vqa: vqa.csv, scoring: exact}     # optional
     ray: {gpus_per_cell: 1, cpus_per_cell: 1}   # used with --ray-address
+    # ray: {runtime_env: {working_dir: my_methods/}}  # to ray.init: ship a plug-in
 
 Every method is a spec of the one registry (:mod:`vscbench.plugins`), built-in or not.
+An old plan's ``run: {steer_layers: [14], gate: 0.5}`` is read as those parameters of
+each ``steer`` method (:func:`fold_steering`).
 A method that takes an ``alpha`` parameter and is not given one gets one cell per
 strength; a relative input file (a ``Path`` parameter, such as steer's vectors) is
 found beside the plan, and a cell is named by that file's sha256, so a re-fit never
 reuses the answers of old vectors.
 
 Without a Ray address the cells run here one after another; with one, each cell is a
-Ray task on the cluster. First, every node that could take a cell is asked whether each
-method of the plan loads there (its module imports, its input files exist): a worker
+Ray task on the cluster. First, every node that could take a cell is asked whether the
+cells can run there (:mod:`vscbench.preflight`: extras, methods, input files): a worker
 without a plug-in stops the sweep with one line before any cell runs, instead of
 failing its cells one by one after others ran. Workers need not share a filesystem with
 the driver: a task receives its cell's directory as it stands (so an interrupted cell
@@ -42,10 +45,20 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from vscbench.config import Plan, RunConfig, describe
+from vscbench.config import STEER_SHORTHAND, Plan, RunConfig, describe
 from vscbench.engine import run
 from vscbench.files import sha256_file, temporary_for, write_bytes_atomic, write_json_atomic
-from vscbench.plugins import MethodError, parameters, resolve, respell
+from vscbench.models.steering import Steer
+from vscbench.plugins import (
+    input_files,
+    input_hashes,
+    parameters,
+    parse,
+    resolve,
+    respell,
+    spelled,
+)
+from vscbench.preflight import check_workers
 from vscbench.results.store import HOLDER_FILE, LOCK_FILE, read_json
 
 
@@ -62,18 +75,21 @@ def _slug(text: str) -> str:
 
 def steer_cell_name(
     model: str,
-    vectors: Path,
+    digest: str,
     alpha: float,
     layers: Sequence[int] = (),
     gate: float | None = None,
 ) -> str:
-    """``<model>__steer-<sha256[:12]>__a<alpha>[__layers<...>][__gate<t>]``.
+    """``<model>__steer-<digest>__a<alpha>[__layers<...>][__gate<t>]``: the one name of a
+    steering cell, whether a plan or ``steer sweep`` made it (as they always did, so
+    their cells resume).
 
-    Named by the vectors' content, so other vectors never share a cell.
+    ``digest`` is the vectors' sha256[:12]: named by content, so other vectors never
+    share a cell. ``:g`` is display only; the cell's spec holds the exact alpha.
     """
     layer_part = f"__layers{'-'.join(map(str, layers))}" if layers else ""
     gate_part = f"__gate{gate:g}" if gate is not None else ""
-    return f"{_slug(model)}__steer-{sha256_file(vectors)[:12]}__a{alpha:g}{layer_part}{gate_part}"
+    return f"{_slug(model)}__steer-{digest}__a{alpha:g}{layer_part}{gate_part}"
 
 
 def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
@@ -83,19 +99,60 @@ def load_plan(path: Path) -> tuple[Path, list[Cell], dict[str, Any]]:
     finite) and every cell by :class:`~vscbench.config.RunConfig`, each error one line
     naming the plan file.
     """
+    path = path.expanduser()
+    base = path.parent.resolve()  # so cells and Ray workers get absolute paths
     try:
         raw = yaml.safe_load(path.read_text("utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: cannot read the plan ({exc})") from exc
     try:
-        plan = Plan.model_validate(raw)
-        cells = _cells(plan, path.parent)
+        plan = Plan.model_validate(fold_steering(raw))
+        cells = _cells(plan, base)
     except ValidationError as exc:
         raise ValueError(f"{path}: {describe(exc)}") from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    out = Path(plan.out)
-    return (out if out.is_absolute() else path.parent / out), cells, dict(plan.ray)
+    ray = plan.ray.model_dump()
+    shipped = ray["runtime_env"].get("working_dir")
+    if isinstance(shipped, str) and "://" not in shipped:  # a local folder, not a URI
+        ray["runtime_env"]["working_dir"] = str(beside(base, shipped))
+    return beside(base, plan.out), cells, ray
+
+
+def beside(base: Path, given: str | Path) -> Path:
+    """A path a plan names: ``~`` expanded, and a relative one found beside the plan."""
+    path = Path(given).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def fold_steering(raw: Any) -> Any:
+    """A plan as this version spells it: an old plan's ``run: {steer_layers, gate}``
+    become the ``layers`` and ``gate`` parameters of each ``steer`` method that does not
+    set its own, so old plans still run the same cells.
+
+    Before steering was the ``steer`` method, those two keys applied to every steering
+    cell; now they are the method's parameters (``steer:v.pt?layers=14&gate=0.5``).
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("run"), dict):
+        return raw
+    run = dict(raw["run"])
+    old = {key: run.pop(key) for key in ("steer_layers", "gate") if key in run}
+    given = {STEER_SHORTHAND[k]: spelled(v) for k, v in old.items() if v not in (None, [], "")}
+    if not given:
+        return {**raw, "run": run}
+    methods = [str(m) for m in raw.get("methods") or []]
+    if not any(parse(m).name == "steer" for m in methods):
+        raise ValueError(
+            f"run: {', '.join(old)}: parameters of the steer method, and the plan has "
+            "none; write them into it: steer:v.pt?layers=14&gate=0.5"
+        )
+    folded = [
+        respell(m, **{k: v for k, v in given.items() if k not in parse(m).params})
+        if parse(m).name == "steer"
+        else m
+        for m in methods
+    ]
+    return {**raw, "run": run, "methods": folded}
 
 
 def _cells(plan: Plan, base: Path) -> list[Cell]:
@@ -103,9 +160,9 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
     if plan.data_dir:
         shared["data_dir"] = str(Path(plan.data_dir).expanduser())
     utility = dict(plan.utility)
-    if "vqa" in utility and not Path(utility["vqa"]).is_absolute():
-        utility["vqa"] = str(base / utility["vqa"])
-    return [
+    if "vqa" in utility:
+        utility["vqa"] = str(beside(base, utility["vqa"]))
+    cells = [
         Cell(
             cell_name(model, method), RunConfig(model=model, method=method, **shared), dict(utility)
         )
@@ -113,32 +170,41 @@ def _cells(plan: Plan, base: Path) -> list[Cell]:
         for given in plan.methods
         for method in settings(given, plan.strengths, base)
     ]
+    named: dict[str, str] = {}
+    for cell in cells:  # e.g. strengths alike to 6 digits (a name's alpha), or a typo
+        first = named.setdefault(cell.name, cell.config.method)
+        if first != cell.config.method:
+            raise ValueError(
+                f"cells {first!r} and {cell.config.method!r} would share the directory "
+                f"{cell.name} (names show alpha to 6 digits); make them differ more"
+            )
+    return cells
 
 
 def settings(method: str, strengths: Sequence[float], base: Path) -> list[str]:
     """The specs a plan's method stands for: its relative input files found under
-    ``base``, and one spec per strength if it takes an ``alpha`` that it leaves open."""
+    ``base``, and one spec per strength if it takes an ``alpha`` that it leaves open (the
+    strength written exactly: ``str`` of a float reads back as the same float)."""
     cls, params = resolve(method)
-    files = {
-        k: str(base / v) for k, v in params.items() if isinstance(v, Path) and not v.is_absolute()
-    }
+    files = {k: str(beside(base, v)) for k, v in input_files(params).items()}
     method = respell(method, **files) if files else method
     if "alpha" not in parameters(cls) or "alpha" in params:
         return [method]
-    return [respell(method, alpha=f"{alpha:g}") for alpha in strengths]
+    return [respell(method, alpha=str(float(alpha))) for alpha in strengths]
 
 
 def cell_name(model: str, method: str) -> str:
     """``<model>__<method>``, with each input file (a ``Path`` parameter) written as its
-    sha256[:12]: other content under the same file name never shares a cell."""
-    _, params = resolve(method)
-    files = {}
-    for key, value in params.items():
-        if isinstance(value, Path):
-            try:
-                files[key] = sha256_file(value)[:12]
-            except OSError as exc:
-                raise MethodError(f"method {method!r}: {key}={value}: {exc.strerror}") from None
+    sha256[:12]: other content under the same file name never shares a cell. A ``steer``
+    cell is named by :func:`steer_cell_name`, as plans and ``steer sweep`` named it."""
+    cls, params = resolve(method)
+    files = {k: sha[:12] for k, sha in input_hashes(method, params).items()}
+    if cls is Steer:
+        defaults = {n: p.default for n, p in parameters(cls).items() if p.default is not p.empty}
+        steer = defaults | params
+        return steer_cell_name(
+            model, files["vectors"], steer["alpha"], steer["layers"], steer["gate"]
+        )
     return f"{_slug(model)}__{_slug(respell(method, **files) if files else method)}"
 
 
@@ -219,12 +285,14 @@ def run_cells(
             ignore_reinit_error=True,
             include_dashboard=False,
             log_to_driver=False,
+            runtime_env=options.get("runtime_env") or None,  # what workers need shipped
         )
         need = {
             "GPU": float(options.get("gpus_per_cell", 0)),
             "CPU": float(options.get("cpus_per_cell", 1)),
         }
-        check_workers(sorted({cell.config.prompting.method for cell in cells}), need)
+        models = sorted({cell.config.target.model for cell in cells})
+        check_workers(models, sorted({cell.config.prompting.method for cell in cells}), need)
         remote = ray.remote(num_gpus=need["GPU"], num_cpus=need["CPU"])(run_shipped_cell)
         pending = [remote.remote(cell, _pack(out / cell.name)) for cell in cells]
         results = []
@@ -234,60 +302,6 @@ def run_cells(
     for result in results:
         result["dir"] = str(out / result["cell"])
     return results
-
-
-def method_problems(methods: Sequence[str]) -> list[str]:
-    """Why each of ``methods`` would not run here: its module, class or parameters, or
-    an input file that is not here (a worker may share no filesystem with the driver)."""
-    problems = []
-    for method in methods:
-        try:
-            _, params = resolve(method)
-        except MethodError as exc:
-            problems.append(str(exc))
-            continue
-        problems += [
-            f"method {method!r}: {key}={value}: no such file"
-            for key, value in params.items()
-            if isinstance(value, Path) and not value.is_file()
-        ]
-    return problems
-
-
-def check_workers(methods: Sequence[str], need: dict[str, float]) -> None:
-    """Ask every live Ray node with the resources of a cell whether ``methods`` load
-    there; refuse the sweep, before any cell runs, with one line if one does not."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    nodes = [
-        n
-        for n in ray.nodes()
-        if n.get("Alive") and all(n["Resources"].get(k, 0) >= v for k, v in need.items() if v)
-    ]
-    check = ray.remote(num_cpus=0)(method_problems)
-    pending = [
-        check.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-        ).remote(methods)
-        for n in nodes
-    ]
-    try:
-        answers = ray.get(pending)
-    except Exception as exc:  # vscbench itself does not load there
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"the Ray workers cannot run vscbench ({first}); install vscbench, with the "
-            "plan's method packages, on every worker; no cell was run"
-        ) from None
-    for node, problems in zip(nodes, answers, strict=True):
-        if problems:
-            raise ValueError(
-                f"on Ray worker {node.get('NodeManagerAddress', node['NodeID'])}: "
-                f"{'; '.join(problems)}. The workers need what the driver has: install the "
-                "method's package on every worker, or put its module on their PYTHONPATH "
-                "(a runtime_env's env_vars or py_modules); no cell was run"
-            )
 
 
 def run_sweep(plan_path: Path, ray_address: str | None = None) -> list[dict[str, Any]]:
@@ -330,11 +344,12 @@ def steer_sweep(
     out.mkdir(parents=True, exist_ok=True)
     scratch = temporary_for(out / "vectors.pt")
     save_vectors(scratch, result.vectors, result.meta, result.gate)
-    vectors = out / f"vectors-{sha256_file(scratch)[:12]}.pt"
+    digest = sha256_file(scratch)[:12]
+    vectors = out / f"vectors-{digest}.pt"
     scratch.replace(vectors)
     cells = [
         Cell(
-            steer_cell_name(model, vectors, alpha, group, gate),
+            steer_cell_name(model, digest, alpha, group, gate),
             RunConfig(
                 model=model,
                 eval_on="test",

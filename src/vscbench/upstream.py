@@ -145,7 +145,7 @@ def export_upstream(
     from vscbench.data.layout import SHEETS, resolve_data_dir
     from vscbench.engine import load_config
 
-    config = load_config(run_dir)
+    config = load_config(run_dir, method_runs=False)  # writes the answers, runs nothing
     name = model or config.target.model.split("/")[-1]
     records = list(SampleStore(run_dir / SAMPLES_FILE).load().values())
     folder = out / f"results_{name}"

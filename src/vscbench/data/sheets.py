@@ -95,9 +95,7 @@ class Sheets:
 FORMULA_START = tuple("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
 #: What XML 1.0 cannot carry (control characters, CR, lone surrogates), and a literal
 #: ``_xHHHH_`` that would read as an escape: written in OOXML's own ``_xHHHH_`` form.
-_OOXML_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)"
-)
+_OOXML_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
 _OOXML_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
 
 

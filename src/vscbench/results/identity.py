@@ -36,7 +36,8 @@ def upgrade(identity: Mapping[str, Any]) -> dict[str, Any]:
     and its steering apart (``steering: {sha256, alpha, layers, gate}``); it is the run
     that the ``steer`` method records now, so it resumes and reports as one. (Steering
     beside another method cannot be written as one method: left as it is, such a run
-    is refused on resume, naming the difference.)
+    is read, scored and reported as both, but never run again; see
+    :func:`vscbench.config.legacy_steering`.)
     """
     steering, method = identity.get("steering"), identity.get("method") or {}
     if not steering or method.get("name") != "none":

@@ -70,10 +70,7 @@ def load_steering(
 ) -> Steering:
     """A :class:`Steering` from a vectors file, optionally restricted to some layers and
     gated by the file's probe at ``gate_threshold``."""
-    try:
-        data = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a vscbench vectors file ({exc})") from exc
+    data = read_vectors(path)
     meta = data["meta"]
     steering = Steering(alpha)
     if gate_threshold is not None:
@@ -104,5 +101,32 @@ def load_steering(
     return steering
 
 
+def read_vectors(path: Path) -> dict[str, Any]:
+    """A vectors file's content; a file that is not one is one ``ValueError`` line.
+
+    ``torch.load`` fails in many ways on a file that is not a vectors file (``KeyError``
+    on text, ``EOFError`` when empty, ``RuntimeError`` on a broken archive,
+    ``UnpicklingError`` on objects ``weights_only`` refuses), so any failure of it is
+    named by its type, and a foreign ``torch.save`` dict by the keys it lacks.
+    """
+    try:
+        data = torch.load(path, weights_only=True)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+    except Exception as exc:
+        why = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise ValueError(
+            f"{path}: not a vscbench steering-vectors file ({type(exc).__name__}: {why})"
+        ) from None
+    fields = ("keys", "vectors", "meta")
+    missing = [k for k in fields if k not in data] if isinstance(data, dict) else list(fields)
+    if missing:
+        raise ValueError(
+            f"{path}: not a vscbench steering-vectors file (no {', '.join(missing)}); "
+            "make one with `vscbench steer fit`"
+        )
+    return data
+
+
 def vectors_meta(path: Path) -> dict[str, Any]:
-    return dict(torch.load(path, weights_only=True)["meta"])
+    return dict(read_vectors(path)["meta"])

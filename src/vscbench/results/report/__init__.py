@@ -25,7 +25,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader
 
+from vscbench.config import legacy_steering
 from vscbench.items import IMAGE_CATEGORIES, TEXT_VARIANTS
+from vscbench.plugins import shown
 from vscbench.results.compare import flips, paired
 from vscbench.results.counting import compute_metrics, percent
 from vscbench.results.report import pairs as flip_view
@@ -219,12 +221,17 @@ def _shared(runs: Sequence[Run]) -> dict[str, Any] | None:
 
 
 def method_label(config: dict[str, Any]) -> str:
-    """The run's method as its identity records it: name, version, parameters."""
+    """The run's method as its identity records it: name, version, the parameters given
+    a value (``steer 1 ?alpha=2.0``). An old run that steered beside a prompt method says
+    so (``reminder + steering α=4 (legacy run)``): its prompt method alone did not make
+    its answers, so it must not look like that method's run on the leaderboard."""
     method = (config.get("identity") or {}).get("method") or {}
     name = method.get("name") or config.get("method") or "none"
     label = f"{name} {method['version']}" if method.get("version") else str(name)
-    params = method.get("params") or {}
-    return label + (" ?" + "&".join(f"{k}={v}" for k, v in params.items()) if params else "")
+    params = shown(method.get("params") or {})
+    label += f" ?{params}" if params else ""
+    steering = legacy_steering(config)
+    return f"{label} + {steering} (legacy run)" if steering else label
 
 
 def _paired(runs: Sequence[Run]) -> dict[str, Any] | None:

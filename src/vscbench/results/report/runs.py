@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from vscbench.plugins import spelled
 from vscbench.results.counting import (
     Tally,
     classify,
@@ -130,7 +131,7 @@ def sweeps(runs: Sequence[Run]) -> dict[str, list[Run]]:
         method = method_identity(run)
         inputs = method.get("inputs") or {}
         others = [
-            f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
+            f"{k} {spelled(v)}"
             for k, v in (method.get("params") or {}).items()
             if k != "alpha" and k not in inputs and v not in (None, [], "")
         ]
