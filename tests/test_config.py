@@ -100,6 +100,7 @@ def test_flat_names_route_to_their_parts() -> None:
         ({"temperature": math.nan}, "generation.temperature"),
         ({"steer": "v.pt", "alpha": math.inf}, "parameter alpha='inf'"),
         ({"alpha": 2}, "--alpha: parameter(s) of the steer method; give --steer"),
+        ({"steer_layers": "3"}, "--layers: parameter(s) of the steer method"),  # as typed
         ({"steer": "v.pt", "method": "reminder"}, "cannot be combined with --method 'reminder'"),
         ({"max_connections": 0}, "requests.max_connections"),
         ({"steer": "v.pt", "gate": 1.5}, "parameter gate='1.5'"),

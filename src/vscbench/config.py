@@ -225,6 +225,8 @@ PLAN_RUN_KEYS = frozenset(FLAT) - {"model", "method"}
 #: The steering flags, each a parameter of the ``steer`` method: ``--steer V --alpha A``
 #: is ``--method "steer?vectors=V&alpha=A"``. Old ``config.json`` files have them too.
 STEER_SHORTHAND = {"steer": "vectors", "alpha": "alpha", "steer_layers": "layers", "gate": "gate"}
+#: How the user spells each of them on the command line.
+STEER_FLAGS = {"steer": "--steer", "alpha": "--alpha", "steer_layers": "--layers", "gate": "--gate"}
 
 
 def with_steering(method: str, given: Mapping[str, Any]) -> str:
@@ -240,7 +242,7 @@ def with_steering(method: str, given: Mapping[str, Any]) -> str:
             )
         method = "steer"
     elif parse(method).name != "steer":
-        flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+        flags = ", ".join(STEER_FLAGS[k] for k in given)
         raise ValueError(f"{flags}: parameter(s) of the steer method; give --steer VECTORS")
     return respell(method, **{STEER_SHORTHAND[k]: spelled(v) for k, v in given.items()})
 

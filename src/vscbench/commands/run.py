@@ -165,7 +165,9 @@ def flag_errors(error: ValidationError) -> str:
             parts.append(message)
             continue
         flag = "--" + flag_of.get(names[-1], names[-1]).replace("_", "-")
-        parts.append(f"{flag} {item.get('input')!r}: {message}")
+        given = repr(item.get("input"))
+        # a message that already quotes the value (a method's) does not get it twice
+        parts.append(f"{flag}: {message}" if given in message else f"{flag} {given}: {message}")
     return "; ".join(parts)
 
 
