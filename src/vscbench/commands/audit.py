@@ -58,5 +58,27 @@ def audit_cmd(
         raise fail(str(exc)) from None
 
 
+def _epilog() -> str:
+    """Examples, the five labels (keys on the page, names in files) and where results go."""
+    from vscbench.audit.labels import LABELS
+
+    labels = "\n".join(f"  {label.key}  {label.name:<16} {label.title}" for label in LABELS)
+    return (
+        "Examples:\n\n\b\n"
+        "  # label 60 pairs in the browser; the judge's verdict shows once you label\n"
+        "  vscbench audit runs/gpt-4o-mini --labeller alice\n"
+        "  # label elsewhere: a CSV (fill its label column) or a Label Studio task file\n"
+        "  vscbench audit runs/gpt-4o-mini --export sample.csv\n"
+        "  vscbench audit runs/gpt-4o-mini --import sample.csv --labeller alice\n\n"
+        "Labels (key on the page, then the name a CSV or labels.jsonl holds; the key works "
+        f"in a CSV too):\n\n\b\n{labels}\n\n"
+        "Every label is appended to RUN_DIR/audit/labels.jsonl the moment it is given. The "
+        "judge's agreement with people and SRA_u / SRA_s as people would have scored the "
+        "whole run (stratified estimate with 95% intervals) go to metrics.json under "
+        "'audit' and to the report; the README's 'Auditing a run by hand' says how they "
+        "are computed."
+    )
+
+
 def register(app: typer.Typer) -> None:
-    app.command("audit")(audit_cmd)
+    app.command("audit", epilog=_epilog())(audit_cmd)
