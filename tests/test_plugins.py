@@ -13,7 +13,7 @@ from loopback import FakeOpenAIServer
 from typer.testing import CliRunner
 
 from vscbench.commands import app
-from vscbench.engine import RunConfig, run
+from vscbench.engine import RunConfig, load_config, run, score
 from vscbench.plugins import MethodError, available, bind, parse, resolve
 from vscbench.results.store import RunDirError
 
@@ -137,6 +137,13 @@ def test_a_module_on_the_path_runs_and_its_version_is_part_of_the_identity(
     with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv, pytest.raises(RunDirError) as no:
         run(config(), tmp_path / "run")
     assert changed in str(no.value)
+    # where the plug-in is not installed, the run's answers can still be scored
+    (plugin_dir / "my_hedge.py").unlink()
+    sys.modules.pop("my_hedge", None)
+    rescored = score(tmp_path / "run", ["prefix"])
+    assert rescored.metrics["counts"]["records"] == 3
+    with pytest.raises(RunDirError, match="module my_hedge does not import"):
+        load_config(tmp_path / "run")  # running it again needs the method
 
 
 def test_cli_errors_are_one_line(plugin_dir: Path, full_data_dir: Path, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -190,6 +191,12 @@ class Judging:
         return value
 
 
+#: Whether a method spec is loaded and checked as a config is built. Off only while a
+#: stored config is read by a command that never runs its method (``score``,
+#: ``export-upstream``): a run made with a plug-in stays readable where it is not installed.
+RESOLVE_METHODS: ContextVar[bool] = ContextVar("resolve_methods", default=True)
+
+
 @dataclass(config=PARTS_CONFIG)
 class Prompting:
     """The method: a spec of the one registry (:mod:`vscbench.plugins`), prompt-level or
@@ -201,7 +208,10 @@ class Prompting:
     @field_validator("method")
     @classmethod
     def _known(cls, value: str) -> str:
-        resolve(value)  # loads and checks the method class and its parameters
+        if RESOLVE_METHODS.get():
+            resolve(value)  # loads and checks the method class and its parameters
+        else:
+            parse(value)  # still a well-formed spec
         return value
 
 
@@ -351,15 +361,20 @@ class RunConfig(BaseModel):
         before steering was a method become the ``steer`` method's spec).
 
         ``method_runs`` is false for commands that only read the stored answers (``score``,
-        ``export-upstream``): an old run that steered beside a prompt method then reads
-        as that prompt method, since its method is never built; otherwise it is refused
+        ``export-upstream``): the method is then not loaded (a plug-in need not be
+        installed where a run is scored), and an old run that steered beside a prompt
+        method reads as that prompt method; otherwise it is refused
         (:func:`refuse_legacy_steering`).
         """
         if method_runs:
             refuse_legacy_steering(stored)
         steered = stored.get("steer") and legacy_steering(stored) is None
         legacy = STEER_SHORTHAND if steered else {}  # else their defaults, or set aside
-        return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
+        token = RESOLVE_METHODS.set(method_runs)
+        try:
+            return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
+        finally:
+            RESOLVE_METHODS.reset(token)
 
     def public(self) -> dict[str, Any]:
         """The config as recorded in ``config.json``: flat, secrets redacted."""
