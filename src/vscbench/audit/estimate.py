@@ -50,7 +50,13 @@ ch. 9).
   the Jeffreys half counts (so it is never 0), and ``ρ``, how alike people's
   disagreements with the judge are within a query, cannot be seen in a sample of 60
   pairs from hundreds of queries; it is taken to be the intra-query correlation of the
-  judge's own verdicts, which the whole run shows.
+  judge's own verdicts, which the whole run shows. The within-strata part is not counted
+  twice: the audit's draws spread the unlabelled pairs around this run's share, this
+  term every pair around the model's; with one stratum and no clustering they add up to
+  ``θ(1 − θ)/n``, the variance of ``n`` labels drawn from the model. Taking
+  ``p̂(1 − p̂)`` instead (0 for a stratum whose labels all agree, which the Beta
+  posterior drawn from above rules out) moves coverage by under a point; dropping the
+  part makes cells short, down to 92% (``bench/RESULTS.md``).
 
 ``ci95`` is the equal-tailed 95% interval of the audit's posterior draws plus a normal
 draw with the queries' variance (seeded, so the same labels give the same figures).
