@@ -111,6 +111,11 @@ def test_agreement_by_hand() -> None:
     perfect = agreement(units, {k: float(k.startswith("a")) for k in people}, verdict)
     assert perfect["accuracy"]["value"] == 1.0
     assert perfect["accuracy"]["ci95"][0] < 0.97
+    for name in ("accuracy", "sensitivity", "specificity"):  # never a hair past 1
+        assert 0.0 <= perfect[name]["ci95"][0] <= perfect[name]["ci95"][1] <= 1.0
+    # people call every labelled pair positive: no specificity, and no interval around it
+    everyone = agreement(units, dict.fromkeys(people, 1.0), verdict)
+    assert everyone["specificity"] == {"value": None, "ci95": None}
 
 
 SEEDS = 150

@@ -285,10 +285,13 @@ def agreement(
     estimates, simulated = _metrics(point), _metrics(draws)
     for name, value in estimates.items():
         finite = simulated[name][np.isfinite(simulated[name])]
+        known = bool(np.isfinite(value)) and finite.size > 0  # no interval around no figure
+        low, high = np.quantile(finite, [0.025, 0.975]) if known else (0.0, 0.0)
         out[name] = {
-            "value": None if not np.isfinite(value) else float(value),
-            "ci95": [float(np.quantile(finite, 0.025)), float(np.quantile(finite, 0.975))]
-            if finite.size
+            "value": float(value) if known else None,
+            # rounding of weighted sums can step past the bounds by 1e-15
+            "ci95": [max(-1.0 if name == "kappa" else 0.0, float(low)), min(1.0, float(high))]
+            if known
             else None,
         }
     c = sample
