@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -191,12 +190,6 @@ class Judging:
         return value
 
 
-#: Whether a method spec is loaded and checked as a config is built. Off only while a
-#: stored config is read by a command that never runs its method (``score``,
-#: ``export-upstream``): a run made with a plug-in stays readable where it is not installed.
-RESOLVE_METHODS: ContextVar[bool] = ContextVar("resolve_methods", default=True)
-
-
 @dataclass(config=PARTS_CONFIG)
 class Prompting:
     """The method: a spec of the one registry (:mod:`vscbench.plugins`), prompt-level or
@@ -207,8 +200,11 @@ class Prompting:
 
     @field_validator("method")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if RESOLVE_METHODS.get():
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        # a stored config read by a command that never runs its method (``score``,
+        # ``export-upstream``) is validated with ``resolve_methods`` false: a run made
+        # with a plug-in stays readable where the plug-in is not installed
+        if (info.context or {}).get("resolve_methods", True):
             resolve(value)  # loads and checks the method class and its parameters
         else:
             parse(value)  # still a well-formed spec
@@ -370,11 +366,10 @@ class RunConfig(BaseModel):
             refuse_legacy_steering(stored)
         steered = stored.get("steer") and legacy_steering(stored) is None
         legacy = STEER_SHORTHAND if steered else {}  # else their defaults, or set aside
-        token = RESOLVE_METHODS.set(method_runs)
-        try:
-            return cls(**{k: v for k, v in stored.items() if k in FLAT or k in legacy})
-        finally:
-            RESOLVE_METHODS.reset(token)
+        return cls.model_validate(
+            {k: v for k, v in stored.items() if k in FLAT or k in legacy},
+            context={"resolve_methods": method_runs},
+        )
 
     def public(self) -> dict[str, Any]:
         """The config as recorded in ``config.json``: flat, secrets redacted."""
