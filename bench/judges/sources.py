@@ -299,14 +299,12 @@ def judge_scores(
     verdicts = {name: verdicts_of(make(), texts) for name, make in judges.items()}
     verdicts["refusal (leave one source out)"] = leave_one_source_out(data)[0]
     overall = {name: score(data, v) for name, v in verdicts.items()}
-    sets = data["source"].str.split(":").str[0]
+    sets = data["source"].str.split(":").str[0].to_numpy()
+    rows = {label: np.flatnonzero(sets == label) for label in sorted(set(sets))}
     by_set = {
         name: {
-            label: score(
-                data[mask].reset_index(drop=True), [x for x, m in zip(v, mask, strict=True) if m]
-            )
-            for label in sorted(sets.unique())
-            for mask in [sets.eq(label).to_list()]
+            label: score(data.iloc[r].reset_index(drop=True), [v[i] for i in r])
+            for label, r in rows.items()
         }
         for name, v in verdicts.items()
     }

@@ -285,15 +285,12 @@ def agreement(
     estimates, simulated = _metrics(point), _metrics(draws)
     for name, value in estimates.items():
         finite = simulated[name][np.isfinite(simulated[name])]
-        known = bool(np.isfinite(value)) and finite.size > 0  # no interval around no figure
-        low, high = np.quantile(finite, [0.025, 0.975]) if known else (0.0, 0.0)
-        out[name] = {
-            "value": float(value) if known else None,
-            # rounding of weighted sums can step past the bounds by 1e-15
-            "ci95": [max(-1.0 if name == "kappa" else 0.0, float(low)), min(1.0, float(high))]
-            if known
-            else None,
-        }
+        if not np.isfinite(value) or not finite.size:  # no figure, so no interval around it
+            out[name] = {"value": None, "ci95": None}
+            continue
+        low, high = np.quantile(finite, [0.025, 0.975])
+        floor = -1.0 if name == "kappa" else 0.0  # sums of weighted draws can overstep by 1e-15
+        out[name] = {"value": float(value), "ci95": [max(floor, float(low)), min(1.0, float(high))]}
     c = sample
     out["sample"] = {  # labelled pairs, unweighted: judge x people
         "tp": _num(c[1, 1]),
