@@ -70,6 +70,7 @@ __all__ = [
     "bind",
     "input_files",
     "input_hashes",
+    "level_of",
     "parse",
     "resolve",
     "respell",
@@ -192,6 +193,11 @@ def shown(params: Mapping[str, Any]) -> str:
     return "&".join(f"{k}={spelled(v)}" for k, v in params.items() if v not in (None, [], (), ""))
 
 
+def level_of(method: Any) -> str:
+    """A method's (class's or instance's) level: ``prompt`` unless it declares one."""
+    return getattr(method, "level", "prompt")
+
+
 def _registered() -> dict[str, str]:
     """Registered name -> ``module:attr`` (built-ins win over an entry point's name)."""
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
@@ -228,7 +234,7 @@ def _load(name: str) -> type:
     cls = getattr(module, attr, None)
     if cls is None:
         raise MethodError(f"method {name!r}: module {module_name} has no {attr}")
-    level = getattr(cls, "level", "prompt")
+    level = level_of(cls)
     if level not in MEMBERS:
         raise MethodError(f"method {name!r}: level {level!r}; use prompt or activation")
     missing = [m for m in MEMBERS[level] if not hasattr(cls, m)]
@@ -320,7 +326,7 @@ class Bound:
     @property
     def intervention(self) -> Any:
         """The method itself if it acts on activations (a local model's hooks), else None."""
-        return self.method if getattr(self.method, "level", "prompt") == "activation" else None
+        return self.method if level_of(self.method) == "activation" else None
 
     def identity(self) -> dict[str, Any]:
         """Name, version, parameters and the sha256 of every input file and text.
@@ -361,7 +367,7 @@ def bind(spec: str, eval_on: str = "test", local: bool | None = None, plain: Any
     """Build the method of ``spec``; one that learns needs ``eval_on == "test"``, an
     activation-level one a local model (``local``, when the model is known)."""
     cls, params = resolve(spec)
-    if getattr(cls, "level", "prompt") == "activation" and local is False:
+    if level_of(cls) == "activation" and local is False:
         raise MethodError(
             f"method {spec!r} acts on activations and needs a local model (hf-vlm/..., "
             "hf-lm/...); an API model can only run prompt-level methods"
@@ -404,6 +410,6 @@ def available() -> list[Found]:
             p.name if p.default is p.empty else f"{p.name}={p.default}"
             for p in parameters(cls).values()
         )
-        level = getattr(cls, "level", "prompt")
+        level = level_of(cls)
         rows.append(Found(name, origin, cls.description, str(cls.version), params, level=level))
     return rows

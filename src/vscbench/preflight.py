@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vscbench.models.registry import LOCAL, backend_for
-from vscbench.plugins import input_files, resolve
+from vscbench.plugins import input_files, level_of, resolve
 
 __all__ = ["able_nodes", "cell_problems", "check_workers"]
 
@@ -42,7 +42,7 @@ def cell_problems(models: Sequence[str], methods: Sequence[str]) -> list[str]:
     for method in methods:
         try:
             cls, params = resolve(method)
-            if getattr(cls, "level", "prompt") == "activation":
+            if level_of(cls) == "activation":
                 LOCAL.require(f"method {method!r}")
         except ValueError as exc:  # a plugins.MethodError, or the local extra missing
             problems.append(str(exc))
