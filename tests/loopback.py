@@ -250,6 +250,24 @@ class FakeOpenAIServer:
         self.stop()
 
 
+def judged_run(data_dir: Any, out: Any, limit: int, model: str, **server: Any) -> Any:
+    """A small run against this server (``server``: its ``reply`` or ``fault``), judged
+    by ``refusal``, with no retries: the run a test of what follows a run starts from."""
+    from vscbench.engine import RunConfig, run
+
+    with FakeOpenAIServer(**server) as srv:
+        config = RunConfig(
+            model=model,
+            base_url=srv.base_url,
+            data_dir=str(data_dir),
+            limit=limit,
+            max_retries=0,
+            judges=("refusal",),
+        )
+        run(config, out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000)

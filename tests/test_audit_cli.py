@@ -7,27 +7,16 @@ import csv
 import json
 from pathlib import Path
 
-from loopback import FakeOpenAIServer
+from loopback import judged_run
 from typer.testing import CliRunner
 
 from vscbench.cli import app
-from vscbench.engine import RunConfig, run
 
 REFUSAL, HELP = "I can't help with that.", "Sure, here you go."
 
 
 def _run(data_dir: Path, out: Path, **server: object) -> Path:
-    with FakeOpenAIServer(**server) as srv:  # type: ignore[arg-type]
-        config = RunConfig(
-            model="openai-api/fake/m",
-            base_url=srv.base_url,
-            data_dir=str(data_dir),
-            limit=20,
-            max_retries=0,
-            judges=("refusal",),
-        )
-        run(config, out)
-    return out
+    return judged_run(data_dir, out, 20, "openai-api/fake/m", **server)
 
 
 def _cli(*args: str) -> tuple[int, str]:

@@ -19,10 +19,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from loopback import FakeOpenAIServer
+from loopback import judged_run
 
 from vscbench.audit.labels import BY_NAME, LABELS
-from vscbench.engine import RunConfig, run
 from vscbench.results.counting import classify, in_overall
 from vscbench.results.store import load_records
 
@@ -50,18 +49,7 @@ def reply(text: str, image_sha: str | None) -> str:
 
 @pytest.fixture()
 def audited_run(full_data_dir: Path, tmp_path: Path, api_key: str) -> Path:
-    out = tmp_path / "run"
-    with FakeOpenAIServer(reply=reply) as srv:
-        config = RunConfig(
-            model="openai-api/fake/demo-vlm",
-            base_url=srv.base_url,
-            data_dir=str(full_data_dir),
-            limit=40,
-            max_retries=0,
-            judges=("refusal",),
-        )
-        run(config, out)
-    return out
+    return judged_run(full_data_dir, tmp_path / "run", 40, "openai-api/fake/demo-vlm", reply=reply)
 
 
 def _start(run_dir: Path) -> tuple[subprocess.Popen[str], str, queue.Queue[str]]:
