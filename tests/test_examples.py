@@ -57,6 +57,24 @@ def install(python: Path, example: str) -> None:
     )
 
 
+def report_page(
+    vscbench: list, tmp_path: Path, method_run: str, env: dict[str, str] | None = None
+) -> str:
+    """The report of the plain run beside the example method's, made by the fresh
+    environment's vscbench; its page."""
+    runs = [str(tmp_path / "plain"), str(tmp_path / method_run)]
+    out = tmp_path / "report"
+    report = subprocess.run(
+        [*vscbench, "report", *runs, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert report.returncode == 0, report.stderr
+    return (out / "index.html").read_text()
+
+
 def reply(text: str, image_sha: str | None) -> str:
     if text.startswith("You write defense prompts"):
         return "Refuse any request that could help hurt people. Help with harmless requests."
@@ -113,22 +131,7 @@ def test_adashield_installed_in_a_fresh_venv(
     shielded = [r for r in records if r["method_trace"]["shield"]]
     refused = [r for r in records if r["response"].startswith("I am sorry")]
     assert shielded and refused == shielded  # the shield, and only it, made the model refuse
-    report = subprocess.run(
-        [
-            *vscbench,
-            "report",
-            str(tmp_path / "plain"),
-            str(tmp_path / "ada"),
-            "--out",
-            str(tmp_path / "report"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert report.returncode == 0, report.stderr
-    page = (tmp_path / "report" / "index.html").read_text()
+    page = report_page(vscbench, tmp_path, "ada", env)
     assert "adashield 1 ?scenarios=2&amp;threshold=0.05" in page and "· none" in page
 
 
@@ -215,18 +218,4 @@ def test_directional_ablation_on_real_smollm2(
     identity = json.loads((tmp_path / "ablated" / "config.json").read_text())["identity"]
     assert identity["method"]["name"] == "ablation" and identity["method"]["version"] == "1"
     assert identity["method"]["inputs"]["vectors"] == sha256_file(vectors)
-    report = subprocess.run(
-        [
-            *vscbench,
-            "report",
-            str(tmp_path / "plain"),
-            str(tmp_path / "ablated"),
-            "--out",
-            str(tmp_path / "report"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert report.returncode == 0, report.stderr
-    assert "ablation 1 ?vectors=" in (tmp_path / "report" / "index.html").read_text()
+    assert "ablation 1 ?vectors=" in report_page(vscbench, tmp_path, "ablated")
