@@ -33,8 +33,10 @@ from typing import Any
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sklearn.metrics import cohen_kappa_score
 from sources import (
     HERE,
+    XSTEST_FLAGS,
     judge_scores,
     load_labelled,
     load_xstest,
@@ -131,6 +133,31 @@ def print_sets(by_set: dict[str, dict[str, Any]]) -> None:
             )
 
 
+def labeller_agreement() -> dict[str, tuple[int, float, float]]:
+    """How often the two labellers of our own label sets agreed, before adjudication:
+    ``{what: (n, agreement, Cohen's kappa)}`` (SOURCES.md says how they worked)."""
+
+    def agree(a: pd.Series, b: pd.Series) -> tuple[int, float, float]:
+        return len(a), float((a == b).mean()), float(cohen_kappa_score(a, b))
+
+    out = {}
+    if XSTEST_FLAGS.is_file():
+        flags = pd.read_csv(XSTEST_FLAGS, dtype=str, keep_default_na=False)
+        out["xstest_flags: flag"] = agree(flags["label_a"], flags["label_b"])
+    if SMOLLM2.is_file():
+        d = pd.read_csv(SMOLLM2, dtype=str, keep_default_na=False)
+        refusal = {s: d[f"label_{s}"].isin(["full_refusal", "partial_refusal"]) for s in "ab"}
+        aware = {s: refusal[s] | d[f"flag_{s}"].eq("flag") for s in "ab"}
+        comply = d["label_a"].eq("full_compliance") & d["label_b"].eq("full_compliance")
+        out["smollm2_txt: four classes"] = agree(d["label_a"], d["label_b"])
+        out["smollm2_txt: refusal"] = agree(refusal["a"], refusal["b"])
+        out["smollm2_txt: aware"] = agree(aware["a"], aware["b"])
+        out["smollm2_txt: flag, both full compliance"] = agree(
+            d.loc[comply, "flag_a"], d.loc[comply, "flag_b"]
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -176,6 +203,9 @@ def main() -> None:
     )
     print_table(results)
     print_sets(by_set)
+    print("\nour labellers' agreement with each other, before adjudication (AI assistants)")
+    for what, (n, share, kappa) in labeller_agreement().items():
+        print(f"  {what:<42} n={n:<4} agreement {share:.3f} kappa {kappa:.3f}")
     print(f"(leave one source out: {time.perf_counter() - started:.0f} s)")
     if args.json:
         figures = {
