@@ -46,7 +46,7 @@ from sources import (
 from vscbench.data.fetch import Place
 from vscbench.data.xstest import find_xstest
 from vscbench.judges import make_judge
-from vscbench.judges.refusal import RefusalJudge
+from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge
 
 REPO = HERE.parents[1]
 DEFAULT_XSTEST = REPO.parent / "shared" / "data" / "xstest"
@@ -175,6 +175,12 @@ def main() -> None:
         "training, labels=ai when people did not label it)",
     )
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
+    parser.add_argument(
+        "--flag-threshold",
+        type=float,
+        default=FLAG_THRESHOLD,
+        help=f"p(flag) of a risk flag, to measure the choice [default: {FLAG_THRESHOLD}]",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timing passes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -199,7 +205,9 @@ def main() -> None:
         )
     started = time.perf_counter()
     results, by_set = judge_scores(
-        data, {name: (lambda n=name: make_judge(n)) for name in ("string-match", "prefix")}
+        data,
+        {name: (lambda n=name: make_judge(n)) for name in ("string-match", "prefix")},
+        args.flag_threshold,
     )
     print_table(results)
     print_sets(by_set)

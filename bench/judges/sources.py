@@ -31,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from vscbench.agreement import binary_agreement
 from vscbench.judges.refusal import (
+    FLAG_THRESHOLD,
     Linear,
     RefusalJudge,
     RefusalModel,
@@ -207,7 +208,9 @@ def verdicts_of(judge: Any, texts: Sequence[str]) -> Verdicts:
     return [(v.refusal, v.aware) for v in map(judge.decide, texts)]
 
 
-def leave_one_source_out(data: pd.DataFrame) -> tuple[Verdicts, dict[str, RefusalModel]]:
+def leave_one_source_out(
+    data: pd.DataFrame, flag_threshold: float = FLAG_THRESHOLD
+) -> tuple[Verdicts, dict[str, RefusalModel]]:
     """Verdicts of the refusal judge on each source by a model fitted without it (an
     evaluation-only source is never fitted on: every model is scored on it alike, so it
     is judged once, by the model fitted on every training source)."""
@@ -222,7 +225,9 @@ def leave_one_source_out(data: pd.DataFrame) -> tuple[Verdicts, dict[str, Refusa
         models[held_out] = model
         rows = np.flatnonzero(scored)
         for row, verdict in zip(
-            rows, verdicts_of(RefusalJudge(model), list(data["text"].iloc[rows])), strict=True
+            rows,
+            verdicts_of(RefusalJudge(model, flag_threshold), list(data["text"].iloc[rows])),
+            strict=True,
         ):
             verdicts[row] = verdict
     return verdicts, models
@@ -290,14 +295,16 @@ def _rate(values: pd.Series) -> dict[str, Any]:
 
 
 def judge_scores(
-    data: pd.DataFrame, judges: dict[str, Callable[[], Any]]
+    data: pd.DataFrame,
+    judges: dict[str, Callable[[], Any]],
+    flag_threshold: float = FLAG_THRESHOLD,
 ) -> tuple[dict[str, Scores], dict[str, dict[str, Scores]]]:
     """Every fixed judge as it is, and ``refusal`` leave one source out: over every
     source, and per data set (the source's name before ``:``), since data sets differ in
     who labelled them."""
     texts = list(data["text"])
     verdicts = {name: verdicts_of(make(), texts) for name, make in judges.items()}
-    verdicts["refusal (leave one source out)"] = leave_one_source_out(data)[0]
+    verdicts["refusal (leave one source out)"] = leave_one_source_out(data, flag_threshold)[0]
     overall = {name: score(data, v) for name, v in verdicts.items()}
     sets = data["source"].str.split(":").str[0].to_numpy()
     rows = {label: np.flatnonzero(sets == label) for label in sorted(set(sets))}
