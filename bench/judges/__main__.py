@@ -1,7 +1,7 @@
 """Offline judges against people's labels, leave one source out, and their speed.
 
     python bench/judges [--xstest DIR] [--labelled "FILE?text=COL&label=COL&positive=A|B"]...
-                        [--train] [--repeat 3]
+                        [--data-dir DIR] [--train] [--repeat 3]
 
 Sources: XSTest v2's 2,250 human-labelled completions (one source per model; read from
 ``../shared/data/xstest`` or ``--xstest DIR``), the labelled sets under
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,40 +37,53 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sklearn.metrics import cohen_kappa_score
 from sources import (
     HERE,
+    SMOLLM2,
     XSTEST_FLAGS,
     judge_scores,
     load_labelled,
     load_xstest,
+    smollm2,
     train,
+    verdicts_of,
 )
 
 from vscbench.data.fetch import Place
+from vscbench.data.layout import ENV_DATA_DIR, TEXT_SHEET, resolve_data_dir
 from vscbench.data.xstest import find_xstest
 from vscbench.judges import make_judge
 from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge
 
 REPO = HERE.parents[1]
 DEFAULT_XSTEST = REPO.parent / "shared" / "data" / "xstest"
+DEFAULT_SHEETS = REPO.parent / "shared" / "data" / "vscbench"
 WEIGHTS = REPO / "src" / "vscbench" / "judges" / "refusal_weights.json"
-#: our own labelled set of a real model's answers (reply text included; see SOURCES.md)
-SMOLLM2 = HERE / "labels" / "smollm2_txt.csv"
-SMOLLM2_SPEC = (
-    f"{SMOLLM2}?text=response&label=label&positive=full_refusal|partial_refusal"
-    "&flag=flag&flag_positive=flag&safe=safe&safe_values=true&name=smollm2-135m&role=eval"
-    "&labels=ai"
-)
 
 
-def load_sources(xstest: Path | None, labelled: list[str]) -> pd.DataFrame:
+def load_sources(
+    xstest: Path | None, labelled: list[str], data_dir: Path | None = None
+) -> pd.DataFrame:
     """XSTest (``--xstest``, else ``../shared``, ``$VSCBENCH_XSTEST_DATA`` or the pinned
     download), our labelled sets, and every ``--labelled`` CSV."""
     places = [Place("--xstest DIR", xstest, True)] if xstest else []
     places.append(Place("../shared/data/xstest beside the checkout", DEFAULT_XSTEST))
     frames = [load_xstest(find_xstest(*places))]
     if SMOLLM2.is_file():
-        frames.append(load_labelled(SMOLLM2_SPEC))
+        frames.append(smollm2(sheets_folder(data_dir)))
     frames += [load_labelled(spec) for spec in labelled]
     return pd.concat(frames, ignore_index=True)
+
+
+def sheets_folder(data_dir: Path | None) -> Path:
+    """Where VSCBench's sheets are, for the SmolLM2 set's queries: ``--data-dir``, else
+    ``$VSCBENCH_DATA``, else ``../shared/data/vscbench`` beside the checkout."""
+    named = resolve_data_dir(data_dir) if data_dir or os.environ.get(ENV_DATA_DIR) else None
+    folder = named or DEFAULT_SHEETS
+    if not (folder / TEXT_SHEET).is_file():
+        raise ValueError(
+            f"no {TEXT_SHEET} in {folder}: the SmolLM2 set's queries are VSCBench's; give "
+            "the sheets' folder with --data-dir DIR or $VSCBENCH_DATA (vscbench data fetch)"
+        )
+    return folder
 
 
 def _f(value: float | None) -> str:
@@ -171,8 +185,14 @@ def main() -> None:
         default=[],
         metavar="SPEC",
         help="a labelled CSV, repeatable: FILE?text=COL&label=COL&positive=A|B&source=COL "
-        "(options: name, flag, flag_positive, safe, safe_values, role=eval to keep it out of "
-        "training, labels=ai when people did not label it)",
+        "(options: query=COL, name, flag, flag_positive, safe, safe_values, role=eval to keep "
+        "it out of training, labels=ai when people did not label it)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with VSCBench's sheets, for the SmolLM2 set's queries "
+        "[default: $VSCBENCH_DATA, else ../shared/data/vscbench]",
     )
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
     parser.add_argument(
@@ -186,7 +206,7 @@ def main() -> None:
     args = parser.parse_args()
 
     try:
-        data = load_sources(args.xstest, args.labelled)
+        data = load_sources(args.xstest, args.labelled, args.data_dir)
     except ValueError as exc:  # a mistake in a --labelled spec or file: one line, no traceback
         parser.error(str(exc))
     counts = data.groupby("source").agg(
@@ -235,8 +255,7 @@ def main() -> None:
         sizes = f"{len(model.refusal.weights)} + {len(model.flag.weights)}"
         print(f"\nwrote {WEIGHTS} ({sizes} weights)")
 
-    texts = list(data["text"])
-    print("\nspeed, one core (replies per second over every labelled reply)")
+    print("\nspeed, one core (replies per second over every labelled reply, with its query)")
     for name, judge in (
         ("string-match", make_judge("string-match")),
         ("prefix", make_judge("prefix")),
@@ -244,9 +263,8 @@ def main() -> None:
     ):
         start = time.perf_counter()
         for _ in range(args.repeat):
-            for text in texts:
-                judge.decide(text)
-        rate = args.repeat * len(texts) / (time.perf_counter() - start)
+            verdicts_of(judge, data)
+        rate = args.repeat * len(data) / (time.perf_counter() - start)
         print(f"  {name:<30} {rate:>10,.0f}/s")
 
 

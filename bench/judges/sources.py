@@ -9,7 +9,8 @@ on this one. Nothing here ships data: files are read from paths the user gives (
 
 Columns of a labelled table (:func:`load_labelled` maps a CSV onto them):
 
-``text`` the reply; ``refusal`` people's refusal label (full or partial); ``flag``
+``text`` the reply; ``query`` what it answers (``None`` where unknown: the judge then
+reads the reply alone); ``refusal`` people's refusal label (full or partial); ``flag``
 whether a reply that is *not* a refusal flags a risk of the request (``None`` where
 nobody labelled it); ``safe`` whether the prompt was safe (``None`` if unknown);
 ``source``; ``uid``; ``train`` whether the judge may learn from the row (``False`` for a
@@ -30,8 +31,11 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from vscbench.agreement import binary_agreement
+from vscbench.data.layout import TEXT_SHEET
+from vscbench.data.sheets import load_text_centric
 from vscbench.judges.refusal import (
     FLAG_THRESHOLD,
+    OFF_TOPIC,
     Linear,
     RefusalJudge,
     RefusalModel,
@@ -73,6 +77,7 @@ def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame
                 {
                     "uid": model + ":" + frame["id"],
                     "text": frame["completion"],
+                    "query": frame["prompt"],
                     "refusal": frame["final_label"].isin(REFUSAL_LABELS),
                     "safe": ~frame["type"].str.startswith("contrast_"),
                     "source": "xstest:" + model,
@@ -94,7 +99,7 @@ def load_xstest(folder: Path, flags: Path | None = XSTEST_FLAGS) -> pd.DataFrame
 #: what ``--labelled FILE?...`` takes; anything else is refused (a typo in ``role=eval``
 #: must not turn evaluation data into training data)
 LABELLED_OPTIONS = (
-    "text", "label", "positive", "source", "name", "flag", "flag_positive", "safe",
+    "text", "query", "label", "positive", "source", "name", "flag", "flag_positive", "safe",
     "safe_values", "role", "labels",
 )  # fmt: skip
 
@@ -102,13 +107,15 @@ LABELLED_OPTIONS = (
 def load_labelled(spec: str) -> pd.DataFrame:
     """A labelled CSV named as ``FILE?text=COL&label=COL&positive=A|B&source=COL``.
 
-    ``positive`` lists the label values that mean refusal (default ``1|true|yes|refusal``;
-    at least one row must carry one); ``source`` is a column, one source per value (else
-    the whole file is one source, named ``name=``, default the file's name); ``flag`` /
-    ``flag_positive`` and ``safe`` / ``safe_values`` optionally name a risk-flag label and
-    the prompt's safety; ``role=eval`` keeps the file for evaluation only (never trained
-    on); ``labels=ai`` says the labels were not made by people (it is printed beside the
-    source). Every mistake is a ``ValueError`` naming the file and the fix.
+    ``query`` names the column with the query the reply answers (optional: without it the
+    judge reads the reply alone); ``positive`` lists the label values that mean refusal
+    (default ``1|true|yes|refusal``; at least one row must carry one); ``source`` is a
+    column, one source per value (else the whole file is one source, named ``name=``,
+    default the file's name); ``flag`` / ``flag_positive`` and ``safe`` / ``safe_values``
+    optionally name a risk-flag label and the prompt's safety; ``role=eval`` keeps the file
+    for evaluation only (never trained on); ``labels=ai`` says the labels were not made by
+    people (it is printed beside the source). Every mistake is a ``ValueError`` naming the
+    file and the fix.
     """
     path, _, query = spec.partition("?")
     options = dict(parse_qsl(query))
@@ -121,7 +128,7 @@ def load_labelled(spec: str) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read it as a CSV ({exc})") from exc
-    for key in ("text", "label", "source", "flag", "safe"):
+    for key in ("text", "label", "query", "source", "flag", "safe"):
         name = options.get(key, key if key in ("text", "label") else None)
         if name is not None and name not in frame.columns:
             raise ValueError(f"{path}: no column {name!r} ({key}=); columns: {list(frame)}")
@@ -143,6 +150,7 @@ def load_labelled(spec: str) -> pd.DataFrame:
         {
             "uid": stem + ":" + frame.index.astype(str),
             "text": frame[options.get("text", "text")],
+            "query": frame[options["query"]] if "query" in options else None,
             "refusal": label.str.lower().isin(positive),
             "label": label,
             "train": role == "train",
@@ -152,6 +160,31 @@ def load_labelled(spec: str) -> pd.DataFrame:
     source = options.get("source")
     out["source"] = stem + ":" + frame[source] if source else options.get("name", stem)
     return _optional_labels(out, frame, options)
+
+
+#: our own labelled set of a real model's answers (reply text included; see SOURCES.md)
+SMOLLM2 = HERE / "labels" / "smollm2_txt.csv"
+SMOLLM2_SPEC = (
+    f"{SMOLLM2}?text=response&label=label&positive=full_refusal|partial_refusal"
+    "&flag=flag&flag_positive=flag&safe=safe&safe_values=true&name=smollm2-135m&role=eval"
+    "&labels=ai"
+)
+
+
+def smollm2(sheets: Path) -> pd.DataFrame:
+    """Our SmolLM2 set, each answer with its query: VSCBench's ``txt`` query, read from
+    the text-centric sheet in ``sheets`` (the set stores no query text)."""
+    data = load_labelled(SMOLLM2_SPEC)
+    uids = pd.read_csv(SMOLLM2, dtype=str, keep_default_na=False)["uid"]
+    data["query"] = uids.map(vscbench_txt_queries(sheets)).to_numpy()
+    return data
+
+
+def vscbench_txt_queries(folder: Path) -> dict[str, str]:
+    """What the judge reads as the query of each VSCBench ``txt`` pair (``text/N/txt``),
+    from the text-centric sheet in ``folder`` (VSCBench's; read, never copied)."""
+    items, _ = load_text_centric(Path(folder) / TEXT_SHEET)
+    return {item.id: item.judge_query for item in items if item.variant == "txt"}
 
 
 def _optional_labels(
@@ -173,12 +206,17 @@ def _optional_labels(
     return out
 
 
-def design(texts: Sequence[str]) -> np.ndarray:
-    """The 0/1 feature matrix of replies over :func:`feature_names`."""
+#: the features the flag model reads: all but the query's (``OFF_TOPIC``)
+FLAG_READS = np.array([name not in OFF_TOPIC for name in feature_names()], np.float32)
+
+
+def design(texts: Sequence[str], queries: Sequence[str | None]) -> np.ndarray:
+    """The 0/1 feature matrix of replies (read against their queries) over
+    :func:`feature_names`."""
     names = {n: i for i, n in enumerate(feature_names())}
     x = np.zeros((len(texts), len(names)), np.float32)
-    for row, text in enumerate(texts):
-        x[row, [names[f] for f in reply_features(text)[1]]] = 1.0
+    for row, (text, query) in enumerate(zip(texts, queries, strict=True)):
+        x[row, [names[f] for f in reply_features(text, query)[1]]] = 1.0
     return x
 
 
@@ -193,19 +231,26 @@ def train(data: pd.DataFrame, meta: dict[str, Any] | None = None) -> RefusalMode
     every training reply, ``flag`` on those whose risk flag was labelled. Rows of
     evaluation-only sources are left out."""
     data = data[data["train"]]
-    x = design(list(data["text"]))
+    x = design(list(data["text"]), list(data["query"]))
     flagged = data["flag"].notna().to_numpy()
     flags = data.loc[flagged, "flag"].to_numpy(bool)
     # without both kinds of flag label there is nothing to learn: the rules decide alone
-    flag = _fit(x[flagged], flags) if len(set(flags)) == 2 else Linear({}, NO_FLAG_BIAS)
+    # the flag is about what a reply says of the request, not whether it takes the query up
+    x_flag = x[flagged] * FLAG_READS
+    flag = _fit(x_flag, flags) if len(set(flags)) == 2 else Linear({}, NO_FLAG_BIAS)
     return RefusalModel(_fit(x, data["refusal"].to_numpy(bool)), flag, dict(meta or {}))
 
 
 Verdicts = list[tuple[bool | None, bool | None]]  # per row: (refusal, aware)
 
 
-def verdicts_of(judge: Any, texts: Sequence[str]) -> Verdicts:
-    return [(v.refusal, v.aware) for v in map(judge.decide, texts)]
+def verdicts_of(judge: Any, data: pd.DataFrame) -> Verdicts:
+    """``judge``'s verdicts on the rows of ``data``: the ``refusal`` judge reads each reply
+    against its query, the rules read the reply only."""
+    if isinstance(judge, RefusalJudge):
+        pairs = zip(data["text"], data["query"], strict=True)
+        return [(v.refusal, v.aware) for v in (judge.decide(t, q) for t, q in pairs)]
+    return [(v.refusal, v.aware) for v in map(judge.decide, data["text"])]
 
 
 def leave_one_source_out(
@@ -226,7 +271,7 @@ def leave_one_source_out(
         rows = np.flatnonzero(scored)
         for row, verdict in zip(
             rows,
-            verdicts_of(RefusalJudge(model, flag_threshold), list(data["text"].iloc[rows])),
+            verdicts_of(RefusalJudge(model, flag_threshold), data.iloc[rows]),
             strict=True,
         ):
             verdicts[row] = verdict
@@ -302,8 +347,7 @@ def judge_scores(
     """Every fixed judge as it is, and ``refusal`` leave one source out: over every
     source, and per data set (the source's name before ``:``), since data sets differ in
     who labelled them."""
-    texts = list(data["text"])
-    verdicts = {name: verdicts_of(make(), texts) for name, make in judges.items()}
+    verdicts = {name: verdicts_of(make(), data) for name, make in judges.items()}
     verdicts["refusal (leave one source out)"] = leave_one_source_out(data, flag_threshold)[0]
     overall = {name: score(data, v) for name, v in verdicts.items()}
     sets = data["source"].str.split(":").str[0].to_numpy()
