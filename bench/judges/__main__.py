@@ -48,10 +48,10 @@ from sources import (
 )
 
 from vscbench.data.fetch import Place
-from vscbench.data.layout import ENV_DATA_DIR, TEXT_SHEET, resolve_data_dir
+from vscbench.data.layout import ENV_DATA_DIR, TEXT_SHEET, default_data_dir, resolve_data_dir
 from vscbench.data.xstest import find_xstest
 from vscbench.judges import make_judge
-from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge
+from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge, content_words
 
 REPO = HERE.parents[1]
 DEFAULT_XSTEST = REPO.parent / "shared" / "data" / "xstest"
@@ -75,15 +75,20 @@ def load_sources(
 
 def sheets_folder(data_dir: Path | None) -> Path:
     """Where VSCBench's sheets are, for the SmolLM2 set's queries: ``--data-dir``, else
-    ``$VSCBENCH_DATA``, else ``../shared/data/vscbench`` beside the checkout."""
-    named = resolve_data_dir(data_dir) if data_dir or os.environ.get(ENV_DATA_DIR) else None
-    folder = named or DEFAULT_SHEETS
-    if not (folder / TEXT_SHEET).is_file():
-        raise ValueError(
-            f"no {TEXT_SHEET} in {folder}: the SmolLM2 set's queries are VSCBench's; give "
-            "the sheets' folder with --data-dir DIR or $VSCBENCH_DATA (vscbench data fetch)"
-        )
-    return folder
+    ``$VSCBENCH_DATA``, else ``../shared/data/vscbench`` beside the checkout, else the
+    user cache that ``vscbench data fetch`` fills."""
+    if data_dir or os.environ.get(ENV_DATA_DIR):
+        places = [resolve_data_dir(data_dir)]
+    else:
+        places = [DEFAULT_SHEETS, default_data_dir()]
+    for folder in places:
+        if (folder / TEXT_SHEET).is_file():
+            return folder
+    raise ValueError(
+        f"no {TEXT_SHEET} in {' or '.join(map(str, places))}: the SmolLM2 set's queries "
+        "are VSCBench's; give the sheets' folder with --data-dir DIR or $VSCBENCH_DATA, "
+        "or fetch them with `vscbench data fetch`"
+    )
 
 
 def _f(value: float | None) -> str:
@@ -255,7 +260,10 @@ def main() -> None:
         sizes = f"{len(model.refusal.weights)} + {len(model.flag.weights)}"
         print(f"\nwrote {WEIGHTS} ({sizes} weights)")
 
-    print("\nspeed, one core (replies per second over every labelled reply, with its query)")
+    print(
+        "\nspeed, one core (replies per second over every labelled reply, with its query; "
+        "queries read anew in each pass)"
+    )
     for name, judge in (
         ("string-match", make_judge("string-match")),
         ("prefix", make_judge("prefix")),
@@ -263,6 +271,7 @@ def main() -> None:
     ):
         start = time.perf_counter()
         for _ in range(args.repeat):
+            content_words.cache_clear()  # every query read anew, as in a table of pairs
             verdicts_of(judge, data)
         rate = args.repeat * len(data) / (time.perf_counter() - start)
         print(f"  {name:<30} {rate:>10,.0f}/s")

@@ -176,7 +176,14 @@ def smollm2(sheets: Path) -> pd.DataFrame:
     the text-centric sheet in ``sheets`` (the set stores no query text)."""
     data = load_labelled(SMOLLM2_SPEC)
     uids = pd.read_csv(SMOLLM2, dtype=str, keep_default_na=False)["uid"]
-    data["query"] = uids.map(vscbench_txt_queries(sheets)).to_numpy()
+    queries = uids.map(vscbench_txt_queries(sheets))
+    if queries.isna().any():
+        missing = list(uids[queries.isna()][:5])
+        raise ValueError(
+            f"{sheets / TEXT_SHEET}: no txt query for {missing} of {SMOLLM2.name}; "
+            "is it VSCBench's text-centric sheet?"
+        )
+    data["query"] = queries.to_numpy()
     return data
 
 
