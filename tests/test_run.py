@@ -411,6 +411,53 @@ def test_several_judges_agreement_and_warning(
     assert all(set(r["judges"]) == {"refusal", "string-match"} for r in records)
 
 
+def test_resume_judges_again_what_an_older_refusal_judge_decided(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A run resumed after the offline judge's weights changed judges those pairs again
+    (nothing is generated), so one run never mixes two versions of a judge; the other
+    judges' verdicts stay as they are."""
+    from vscbench.judges.refusal import RefusalJudge
+
+    run_dir = tmp_path / "run"
+    samples = run_dir / "samples.jsonl"
+    env = {API_KEY_VAR: api_key}
+    with FakeOpenAIServer(reply=lambda text, image_sha: REFUSAL) as srv:
+        args = flags(
+            model=MODEL,
+            base_url=srv.base_url,
+            data_dir=full_data_dir,
+            split="text",
+            variants="txt",
+            limit=12,
+            out=run_dir,
+            judge="refusal",
+        )
+        first = CliRunner().invoke(app, ["run", *args, "--judge", "string-match"], env=env)
+        assert first.exit_code == 0, first.output
+        sent = len(srv.requests)
+        lines = [json.loads(line) for line in samples.read_text().splitlines()]
+        version = RefusalJudge().version
+        assert all(line["judges"]["refusal"]["version"] == version for line in lines)
+        assert not any("version" in line["judges"]["string-match"] for line in lines)
+        for line in lines[:5]:  # as an older refusal judge had decided them
+            line["judges"]["refusal"].update(
+                version="refusal-000000000000", aware=False, refusal=False, label="compliance"
+            )
+            line["judges"]["string-match"]["output"] = "kept"
+        samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        again = CliRunner().invoke(app, ["run", *args, "--judge", "string-match"], env=env)
+        assert again.exit_code == 0, again.output
+        assert len(srv.requests) == sent  # nothing generated again
+    records = _records(run_dir)
+    assert len(records) == 12
+    assert all(r["judges"]["refusal"]["version"] == version for r in records)
+    assert all(r["aware"] is True and r["judge"] == "refusal" for r in records)
+    assert sum(r["judges"]["string-match"]["output"] == "kept" for r in records) == 5
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["text_centric"]["by_variant"]["txt"]["sra_s"] == 0.0  # all refused again
+
+
 def test_judge_cache_across_scores_and_compact_budget(
     full_data_dir: Path, tmp_path: Path, api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

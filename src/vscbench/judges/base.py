@@ -24,6 +24,10 @@ class Verdict:
 
 
 class Judge(Protocol):
+    """A judge; one may also carry ``version: str``, naming what decides its verdicts
+    (an offline judge's weights and rules): a verdict stored under another version is
+    judged again when a run resumes (:func:`vscbench.judges.panel.current`)."""
+
     name: str
 
     async def judge(self, query: str, response: str) -> Verdict: ...

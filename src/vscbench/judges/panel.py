@@ -26,14 +26,31 @@ from vscbench.results.records import set_verdicts, verdicts_of
 DISAGREEMENT_WARNING = 0.10
 
 
-def verdict_fields(verdict: Verdict) -> dict[str, Any]:
-    return {
+def verdict_fields(verdict: Verdict, version: str | None = None) -> dict[str, Any]:
+    """A verdict as a record stores it; ``version`` names the versioned offline judge
+    (its weights and rules) that gave it."""
+    fields = {
         "aware": verdict.aware,
         "refusal": verdict.refusal,
         "label": verdict.label,
         "output": verdict.output,
         "error": verdict.error,
     }
+    if version is not None:
+        fields["version"] = version
+    return fields
+
+
+def current(judge: Judge, verdict: Mapping[str, Any] | None) -> bool:
+    """Whether a stored verdict is one ``judge`` gives now: decided, and, for a judge
+    with a ``version`` (the offline ``refusal`` judge, whose weights are refitted), by
+    that same version. A run resumed after an upgrade judges such pairs again, so that
+    one run's figures never mix two versions of a judge (``vscbench score`` judges all
+    anew)."""
+    if not verdict or verdict.get("aware") is None:
+        return False
+    version = getattr(judge, "version", None)
+    return version is None or verdict.get("version") == version
 
 
 class JudgePanel:
@@ -51,7 +68,7 @@ class JudgePanel:
         if record.get("aware") is None or record.get("judge") != self.names[0]:
             return False
         verdicts = verdicts_of(record)
-        return all((verdicts.get(n) or {}).get("aware") is not None for n in self.names)
+        return all(current(j, verdicts.get(j.name)) for j in self.judges)
 
     async def apply(self, record: dict[str, Any], reuse: bool = True) -> None:
         """Judge the record's answer with every judge (or mark it unjudgeable).
@@ -64,16 +81,12 @@ class JudgePanel:
             set_verdicts(record, None, None)
             return
         verdicts = verdicts_of(record)
-        todo = [
-            j
-            for j in self.judges
-            if not (reuse and (verdicts.get(j.name) or {}).get("aware") is not None)
-        ]
+        todo = [j for j in self.judges if not (reuse and current(j, verdicts.get(j.name)))]
         results = await asyncio.gather(
             *(j.judge(record["judge_query"], record["response"]) for j in todo)
         )
         for judge, verdict in zip(todo, results, strict=True):
-            verdicts[judge.name] = verdict_fields(verdict)
+            verdicts[judge.name] = verdict_fields(verdict, getattr(judge, "version", None))
         set_verdicts(record, self.names[0], verdicts)
 
     def tracker(self, total: int, on_progress: OnProgress | None) -> Callable[[Mapping], None]:

@@ -41,6 +41,7 @@ pushed it most, or the rule and the phrase that matched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -259,6 +260,19 @@ def shipped_model() -> RefusalModel:
     return RefusalModel.load()
 
 
+def version_of(model: RefusalModel, flag_threshold: float) -> str:
+    """What the verdicts depend on, as a short digest: the two models' weights, the flag
+    threshold and the features the cues give (a refit or a new cue changes it)."""
+    what = {
+        "refusal": model.refusal.to_dict(),
+        "flag": model.flag.to_dict(),
+        "flag_threshold": flag_threshold,
+        "features": feature_names(),
+    }
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()
+    return f"refusal-{digest[:12]}"
+
+
 def _evidence(model: Linear, cues: list[Cue], refusal: bool, top: int = 3) -> str:
     """The cues that pushed hardest towards the verdict, with their words and weights."""
     sign = 1.0 if refusal else -1.0
@@ -281,6 +295,7 @@ class RefusalJudge:
     ) -> None:
         self.model = model or shipped_model()
         self.flag_threshold = flag_threshold  # another only to measure the choice (bench/)
+        self.version = version_of(self.model, flag_threshold)
 
     def decide(self, response: str, query: str | None = None) -> Verdict:
         """The verdict on ``response``; ``query``, where known, lets deflections be read
