@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -47,8 +46,8 @@ from sources import (
     verdicts_of,
 )
 
-from vscbench.data.fetch import Place
-from vscbench.data.layout import ENV_DATA_DIR, TEXT_SHEET, default_data_dir, resolve_data_dir
+from vscbench.data.fetch import DataNotFound, Place, locate
+from vscbench.data.layout import SHEET_FILES, resolve_data_dir
 from vscbench.data.xstest import find_xstest
 from vscbench.judges import make_judge
 from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge, content_words
@@ -75,20 +74,12 @@ def load_sources(
 
 def sheets_folder(data_dir: Path | None) -> Path:
     """Where VSCBench's sheets are, for the SmolLM2 set's queries: ``--data-dir``, else
-    ``$VSCBENCH_DATA``, else ``../shared/data/vscbench`` beside the checkout, else the
-    user cache that ``vscbench data fetch`` fills."""
-    if data_dir or os.environ.get(ENV_DATA_DIR):
-        places = [resolve_data_dir(data_dir)]
-    else:
-        places = [DEFAULT_SHEETS, default_data_dir()]
-    for folder in places:
-        if (folder / TEXT_SHEET).is_file():
-            return folder
-    raise ValueError(
-        f"no {TEXT_SHEET} in {' or '.join(map(str, places))}: the SmolLM2 set's queries "
-        "are VSCBench's; give the sheets' folder with --data-dir DIR or $VSCBENCH_DATA, "
-        "or fetch them with `vscbench data fetch`"
-    )
+    ``../shared/data/vscbench`` beside the checkout, else the data directory
+    (``$VSCBENCH_DATA`` or the user cache), downloading them there as ``vscbench run``
+    does (pinned, checksummed)."""
+    places = [Place("--data-dir DIR", data_dir, True)] if data_dir else []
+    places.append(Place("../shared/data/vscbench beside the checkout", DEFAULT_SHEETS))
+    return locate(SHEET_FILES, places, resolve_data_dir(None))
 
 
 def _f(value: float | None) -> str:
@@ -197,7 +188,8 @@ def main() -> None:
         "--data-dir",
         type=Path,
         help="folder with VSCBench's sheets, for the SmolLM2 set's queries "
-        "[default: $VSCBENCH_DATA, else ../shared/data/vscbench]",
+        "[default: ../shared/data/vscbench, else $VSCBENCH_DATA or the user cache, "
+        "downloaded there if missing]",
     )
     parser.add_argument("--train", action="store_true", help="write the shipped weights")
     parser.add_argument(
@@ -212,7 +204,7 @@ def main() -> None:
 
     try:
         data = load_sources(args.xstest, args.labelled, args.data_dir)
-    except ValueError as exc:  # a mistake in a --labelled spec or file: one line, no traceback
+    except (ValueError, DataNotFound) as exc:  # a bad spec or file, data not found: one line
         parser.error(str(exc))
     counts = data.groupby("source").agg(
         size=("refusal", "size"),
