@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import API_KEY_VAR, flags, inspect_eval
 from loopback import FakeOpenAIServer, echo_reply
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from vscbench.cli import app
 from vscbench.data.sheets import DataError
@@ -372,6 +372,26 @@ def test_missing_images_stop_the_run_unless_skipped(data_dir: Path, tmp_path: Pa
     assert [d["kind"] for d in metrics["data"]["defects"]].count("missing_image") == 1
 
 
+def _two_judges_txt_run(
+    srv: FakeOpenAIServer, data_dir: Path, out: Path, limit: int, api_key: str
+) -> Result:
+    """``vscbench run`` on the first ``limit`` txt pairs, judged by refusal (primary) and
+    string-match, answered by ``srv``."""
+    args = flags(
+        model=MODEL,
+        base_url=srv.base_url,
+        data_dir=data_dir,
+        split="text",
+        variants="txt",
+        limit=limit,
+        out=out,
+        judge="refusal",
+    )
+    return CliRunner().invoke(
+        app, ["run", *args, "--judge", "string-match"], env={API_KEY_VAR: api_key}
+    )
+
+
 def test_several_judges_agreement_and_warning(
     full_data_dir: Path, tmp_path: Path, api_key: str
 ) -> None:
@@ -382,19 +402,7 @@ def test_several_judges_agreement_and_warning(
         return replies[len(text) % 2]
 
     with FakeOpenAIServer(reply=reply) as srv:
-        args = flags(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=full_data_dir,
-            split="text",
-            variants="txt",
-            limit=30,
-            out=tmp_path / "run",
-            judge="refusal",
-        )
-        result = CliRunner().invoke(
-            app, ["run", *args, "--judge", "string-match"], env={API_KEY_VAR: api_key}
-        )
+        result = _two_judges_txt_run(srv, full_data_dir, tmp_path / "run", 30, api_key)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["judge"] == "refusal" and set(metrics["by_judge"]) == {"refusal", "string-match"}
@@ -421,19 +429,8 @@ def test_resume_judges_again_what_an_older_refusal_judge_decided(
 
     run_dir = tmp_path / "run"
     samples = run_dir / "samples.jsonl"
-    env = {API_KEY_VAR: api_key}
     with FakeOpenAIServer(reply=lambda text, image_sha: REFUSAL) as srv:
-        args = flags(
-            model=MODEL,
-            base_url=srv.base_url,
-            data_dir=full_data_dir,
-            split="text",
-            variants="txt",
-            limit=12,
-            out=run_dir,
-            judge="refusal",
-        )
-        first = CliRunner().invoke(app, ["run", *args, "--judge", "string-match"], env=env)
+        first = _two_judges_txt_run(srv, full_data_dir, run_dir, 12, api_key)
         assert first.exit_code == 0, first.output
         sent = len(srv.requests)
         lines = [json.loads(line) for line in samples.read_text().splitlines()]
@@ -446,7 +443,7 @@ def test_resume_judges_again_what_an_older_refusal_judge_decided(
             )
             line["judges"]["string-match"]["output"] = "kept"
         samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
-        again = CliRunner().invoke(app, ["run", *args, "--judge", "string-match"], env=env)
+        again = _two_judges_txt_run(srv, full_data_dir, run_dir, 12, api_key)
         assert again.exit_code == 0, again.output
         assert len(srv.requests) == sent  # nothing generated again
     records = _records(run_dir)
