@@ -133,6 +133,40 @@ def test_plans_are_checked_in_one_line(tmp_path: Path) -> None:
         assert str(caught.value).startswith(f"{plan}: ") and "\n" not in str(caught.value)
 
 
+def test_every_path_a_plan_names_is_found_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from elsewhere, a plan's relative paths (its data, the run's reminder and judge
+    prompt files, its output, the VQA file) still mean the files beside it; absolute and
+    ``~`` paths stay as written."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    plan = {
+        "models": ["m"],
+        "methods": ["reminder"],
+        "data_dir": "data",
+        "out": "sweeps",
+        "run": {"reminder_file": "r.txt", "judge_prompt": "/abs/judge.txt"},
+        "utility": {"vqa": "~/vqa.csv"},
+    }
+    (plans / "p.yaml").write_text(yaml.safe_dump(plan))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out, (cell,), _ = load_plan(Path("../plans/p.yaml"))
+    base = plans.resolve()
+    assert out == base / "sweeps"
+    assert cell.config.data_dir == str(base / "data")
+    assert cell.config.reminder_file == str(base / "r.txt")
+    assert cell.config.judge_prompt == "/abs/judge.txt"
+    assert cell.utility["vqa"] == str(home / "vqa.csv")
+    in_run = {**plan, "data_dir": None, "run": {"data_dir": "~/d"}}
+    (plans / "p.yaml").write_text(yaml.safe_dump(in_run))
+    assert load_plan(plans / "p.yaml")[1][0].config.data_dir == str(home / "d")
+
+
 def test_cli_refuses_out_of_range_numbers(full_data_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,

@@ -21,7 +21,9 @@ each ``steer`` method (:func:`fold_steering`).
 A method that takes an ``alpha`` parameter and is not given one gets one cell per
 strength; a relative input file (a ``Path`` parameter, such as steer's vectors) is
 found beside the plan, and a cell is named by that file's sha256, so a re-fit never
-reuses the answers of old vectors.
+reuses the answers of old vectors. Every other path a plan names (``out``, ``data_dir``,
+``utility.vqa``, the run's ``reminder_file`` and ``judge_prompt``) is found beside it
+too, wherever the command is run from.
 
 Without a Ray address the cells run here one after another; with one, each cell is a
 Ray task on the cluster. First, every node that could take a cell is asked whether the
@@ -155,10 +157,17 @@ def fold_steering(raw: Any) -> Any:
     return {**raw, "run": run, "methods": folded}
 
 
+#: run settings that name a file or folder: like every path a plan names, found beside it
+PLAN_PATHS = ("data_dir", "reminder_file", "judge_prompt")
+
+
 def _cells(plan: Plan, base: Path) -> list[Cell]:
     shared = dict(plan.run)
     if plan.data_dir:
-        shared["data_dir"] = str(Path(plan.data_dir).expanduser())
+        shared["data_dir"] = plan.data_dir
+    for key in PLAN_PATHS:
+        if isinstance(shared.get(key), str) and shared[key]:
+            shared[key] = str(beside(base, shared[key]))
     utility = dict(plan.utility)
     if "vqa" in utility:
         utility["vqa"] = str(beside(base, utility["vqa"]))
