@@ -39,47 +39,16 @@ from sources import (
     SMOLLM2,
     XSTEST_FLAGS,
     judge_scores,
-    load_labelled,
-    load_xstest,
-    smollm2,
+    load_sources,
     train,
     verdicts_of,
 )
 
-from vscbench.data.fetch import DataNotFound, Place, locate
-from vscbench.data.layout import SHEET_FILES, resolve_data_dir
-from vscbench.data.xstest import find_xstest
+from vscbench.data.fetch import DataNotFound
 from vscbench.judges import make_judge
 from vscbench.judges.refusal import FLAG_THRESHOLD, RefusalJudge, content_words
 
-REPO = HERE.parents[1]
-DEFAULT_XSTEST = REPO.parent / "shared" / "data" / "xstest"
-DEFAULT_SHEETS = REPO.parent / "shared" / "data" / "vscbench"
-WEIGHTS = REPO / "src" / "vscbench" / "judges" / "refusal_weights.json"
-
-
-def load_sources(
-    xstest: Path | None, labelled: list[str], data_dir: Path | None = None
-) -> pd.DataFrame:
-    """XSTest (``--xstest``, else ``../shared``, ``$VSCBENCH_XSTEST_DATA`` or the pinned
-    download), our labelled sets, and every ``--labelled`` CSV."""
-    places = [Place("--xstest DIR", xstest, True)] if xstest else []
-    places.append(Place("../shared/data/xstest beside the checkout", DEFAULT_XSTEST))
-    frames = [load_xstest(find_xstest(*places))]
-    if SMOLLM2.is_file():
-        frames.append(smollm2(sheets_folder(data_dir)))
-    frames += [load_labelled(spec) for spec in labelled]
-    return pd.concat(frames, ignore_index=True)
-
-
-def sheets_folder(data_dir: Path | None) -> Path:
-    """Where VSCBench's sheets are, for the SmolLM2 set's queries: ``--data-dir``, else
-    ``../shared/data/vscbench`` beside the checkout, else the data directory
-    (``$VSCBENCH_DATA`` or the user cache), downloading them there as ``vscbench run``
-    does (pinned, checksummed)."""
-    places = [Place("--data-dir DIR", data_dir, True)] if data_dir else []
-    places.append(Place("../shared/data/vscbench beside the checkout", DEFAULT_SHEETS))
-    return locate(SHEET_FILES, places, resolve_data_dir(None))
+WEIGHTS = HERE.parents[1] / "src" / "vscbench" / "judges" / "refusal_weights.json"
 
 
 def _f(value: float | None) -> str:

@@ -31,8 +31,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from vscbench.agreement import binary_agreement
-from vscbench.data.layout import TEXT_SHEET
+from vscbench.data.fetch import Place, locate
+from vscbench.data.layout import SHEET_FILES, TEXT_SHEET, resolve_data_dir
 from vscbench.data.sheets import load_text_centric
+from vscbench.data.xstest import find_xstest
 from vscbench.judges.refusal import (
     FLAG_THRESHOLD,
     OFF_TOPIC,
@@ -44,6 +46,8 @@ from vscbench.judges.refusal import (
 )
 
 HERE = Path(__file__).resolve().parent
+DEFAULT_XSTEST = HERE.parents[2] / "shared" / "data" / "xstest"
+DEFAULT_SHEETS = HERE.parents[2] / "shared" / "data" / "vscbench"
 REFUSAL_LABELS = ("2_full_refusal", "3_partial_refusal")
 XSTEST_PREFIX = "xstest_v2_completions_"
 XSTEST_COLUMNS = ("id", "type", "prompt", "completion", "final_label")
@@ -185,6 +189,30 @@ def smollm2(sheets: Path) -> pd.DataFrame:
         )
     data["query"] = queries.to_numpy()
     return data
+
+
+def load_sources(
+    xstest: Path | None, labelled: list[str], data_dir: Path | None = None
+) -> pd.DataFrame:
+    """XSTest (``--xstest``, else ``../shared``, ``$VSCBENCH_XSTEST_DATA`` or the pinned
+    download), our labelled sets, and every ``--labelled`` CSV."""
+    places = [Place("--xstest DIR", xstest, True)] if xstest else []
+    places.append(Place("../shared/data/xstest beside the checkout", DEFAULT_XSTEST))
+    frames = [load_xstest(find_xstest(*places))]
+    if SMOLLM2.is_file():
+        frames.append(smollm2(sheets_folder(data_dir)))
+    frames += [load_labelled(spec) for spec in labelled]
+    return pd.concat(frames, ignore_index=True)
+
+
+def sheets_folder(data_dir: Path | None) -> Path:
+    """Where VSCBench's sheets are, for the SmolLM2 set's queries: ``--data-dir``, else
+    ``../shared/data/vscbench`` beside the checkout, else the data directory
+    (``$VSCBENCH_DATA`` or the user cache), downloading them there as ``vscbench run``
+    does (pinned, checksummed)."""
+    places = [Place("--data-dir DIR", data_dir, True)] if data_dir else []
+    places.append(Place("../shared/data/vscbench beside the checkout", DEFAULT_SHEETS))
+    return locate(SHEET_FILES, places, resolve_data_dir(None))
 
 
 def vscbench_txt_queries(folder: Path) -> dict[str, str]:
