@@ -374,6 +374,29 @@ def test_ray_workers_without_the_plugin_stop_the_sweep_before_any_cell(
     assert not [p for p in (tmp_path / "sweep").glob("*") if p.is_dir()]
 
 
+def test_ray_workers_that_do_not_answer_stop_the_sweep_in_one_line(
+    driver_only_plugin: Path,
+    full_data_dir: Path,
+    tmp_path: Path,
+    api_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers too busy (or too slow to start) to answer the pre-flight in time: the
+    sweep stops with one line, no cell runs and nothing is left waiting."""
+    import vscbench.preflight
+
+    monkeypatch.setattr(vscbench.preflight, "ANSWER_TIMEOUT_S", 1e-9)  # no worker is that fast
+    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+        plan = ray_plan(tmp_path, srv.base_url, full_data_dir)
+        result = CliRunner().invoke(app, ["sweep", str(plan), "--ray-address", "local"])
+        assert not srv.requests
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "the Ray workers did not answer within 1e-09 s" in message, result.output
+    assert "no cell was run" in message and "Traceback" not in result.output
+    assert not [p for p in (tmp_path / "sweep").glob("*") if p.is_dir()]
+
+
 def test_ray_workers_given_the_plugin_by_the_plans_runtime_env_run_it(
     driver_only_plugin: Path, full_data_dir: Path, tmp_path: Path, api_key: str
 ) -> None:
