@@ -137,8 +137,8 @@ def test_every_path_a_plan_names_is_found_beside_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run from elsewhere, a plan's relative paths (its data, the run's reminder and judge
-    prompt files, its output, the VQA file) still mean the files beside it; absolute and
-    ``~`` paths stay as written."""
+    prompt files, its output, the VQA file) still mean the files beside it; an absolute
+    path stays as written and ``~`` is the home folder."""
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
     plans = tmp_path / "plans"
@@ -148,7 +148,7 @@ def test_every_path_a_plan_names_is_found_beside_it(
         "methods": ["reminder"],
         "data_dir": "data",
         "out": "sweeps",
-        "run": {"reminder_file": "r.txt", "judge_prompt": "/abs/judge.txt"},
+        "run": {"reminder_file": "/abs/r.txt", "judge_prompt": "j.txt"},
         "utility": {"vqa": "~/vqa.csv"},
     }
     (plans / "p.yaml").write_text(yaml.safe_dump(plan))
@@ -159,8 +159,8 @@ def test_every_path_a_plan_names_is_found_beside_it(
     base = plans.resolve()
     assert out == base / "sweeps"
     assert cell.config.data_dir == str(base / "data")
-    assert cell.config.reminder_file == str(base / "r.txt")
-    assert cell.config.judge_prompt == "/abs/judge.txt"
+    assert cell.config.reminder_file == "/abs/r.txt"
+    assert cell.config.judge_prompt == str(base / "j.txt")
     assert cell.utility["vqa"] == str(home / "vqa.csv")
     in_run = {**plan, "data_dir": None, "run": {"data_dir": "~/d"}}
     (plans / "p.yaml").write_text(yaml.safe_dump(in_run))

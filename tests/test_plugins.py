@@ -342,6 +342,12 @@ def test_the_ray_preflight_names_missing_extras_and_nodes_too_small(
     assert cell_problems([MODEL], ["steer:no-such.pt"]) == [
         "method 'steer:no-such.pt': vectors=no-such.pt: no such file"
     ]
+    here = str(Path(__file__))
+    paths = {"data_dir": here, "reminder_file": here, "judge_prompt": "/no/such.txt"}
+    assert cell_problems([MODEL], ["none"], paths) == [  # a file is no data folder
+        f"run: data_dir={here}: no such folder",
+        "run: judge_prompt=/no/such.txt: no such file",
+    ]
     nodes = [
         {"Alive": True, "NodeID": "a", "Resources": {"CPU": 8.0}},
         {"Alive": False, "NodeID": "b", "Resources": {"CPU": 8.0, "GPU": 1.0}},
@@ -395,6 +401,33 @@ def test_ray_workers_that_do_not_answer_stop_the_sweep_in_one_line(
     assert "the Ray workers did not answer within 1e-09 s" in message, result.output
     assert "no cell was run" in message and "Traceback" not in result.output
     assert not [p for p in (tmp_path / "sweep").glob("*") if p.is_dir()]
+
+
+def test_ray_workers_without_a_file_the_plan_names_stop_the_sweep(
+    full_data_dir: Path, tmp_path: Path, api_key: str
+) -> None:
+    """A reminder file that is not where the plan says (found beside the plan, so on a
+    worker at that same path): the pre-flight names it, and no cell runs."""
+    plan = tmp_path / "plan.yaml"
+    with FakeOpenAIServer(reply=lambda t, i: "Sure.") as srv:
+        settings = {"splits": ["image"], "limit": 3, "base_url": srv.base_url}
+        plan.write_text(
+            yaml.safe_dump(
+                {
+                    "out": "sweep",
+                    "data_dir": str(full_data_dir),
+                    "models": [MODEL],
+                    "methods": ["none", "reminder"],
+                    "run": {**settings, "reminder_file": "gone.txt"},
+                }
+            )
+        )
+        result = CliRunner().invoke(app, ["sweep", str(plan), "--ray-address", "local"])
+        assert not srv.requests
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert f"run: reminder_file={tmp_path.resolve() / 'gone.txt'}: no such file" in message
+    assert "at the same paths there; no cell was run" in message, result.output
 
 
 def test_ray_workers_given_the_plugin_by_the_plans_runtime_env_run_it(

@@ -4,13 +4,15 @@ A cell that fails on a worker fails after others ran, and a sweep whose cells no
 can take would wait forever; so before any cell is sent, :func:`check_workers` asks
 every live node with a cell's resources what :func:`cell_problems` finds there (a model
 backend's or an activation-level method's optional dependencies, a method's module,
-class and parameters, its input files), and refuses the sweep with one line naming the
+class and parameters, its input files, the run's data folder, reminder and judge prompt
+files), and refuses the sweep with one line naming the
 first node that cannot, and the fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from vscbench.models.registry import LOCAL, backend_for
@@ -24,16 +26,24 @@ ANSWER_TIMEOUT_S = 300.0
 FIX = (
     "The workers need what the driver has: install the method's package on every worker, "
     "or give the plan `ray: {runtime_env: {working_dir: DIR}}` (or its env_vars' "
-    "PYTHONPATH, or py_modules) to ship its module; no cell was run"
+    "PYTHONPATH, or py_modules) to ship its module; put the files and folders the plan "
+    "names at the same paths there; no cell was run"
 )
 
 
-def cell_problems(models: Sequence[str], methods: Sequence[str]) -> list[str]:
+def cell_problems(
+    models: Sequence[str], methods: Sequence[str], paths: Mapping[str, str] | None = None
+) -> list[str]:
     """Why the cells of ``models`` × ``methods`` would not run here: a missing optional
     dependency (a local model's, an activation-level method's), a method's module,
     class or parameters, or an input file that is not here (a worker may share no
-    filesystem with the driver)."""
-    problems = []
+    filesystem with the driver): the methods' own, and ``paths``, the run settings that
+    name one (``data_dir``, a folder; ``reminder_file``, ``judge_prompt``: files)."""
+    problems = [
+        f"run: {key}={value}: no such {'folder' if key == 'data_dir' else 'file'}"
+        for key, value in (paths or {}).items()
+        if not (Path(value).is_dir() if key == "data_dir" else Path(value).is_file())
+    ]
     for model in models:
         try:
             backend_for(model).check(model)
@@ -73,7 +83,12 @@ def able_nodes(nodes: Sequence[Mapping[str, Any]], need: Mapping[str, float]) ->
     return able
 
 
-def check_workers(models: Sequence[str], methods: Sequence[str], need: dict[str, float]) -> None:
+def check_workers(
+    models: Sequence[str],
+    methods: Sequence[str],
+    need: dict[str, float],
+    paths: Mapping[str, str] | None = None,
+) -> None:
     """Ask every live Ray node with the resources of a cell whether the cells can run
     there (:func:`cell_problems`); refuse the sweep, before any cell runs, in one line."""
     import ray
@@ -84,12 +99,14 @@ def check_workers(models: Sequence[str], methods: Sequence[str], need: dict[str,
     pending = [
         check.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-        ).remote(models, methods)
+        ).remote(models, methods, dict(paths or {}))
         for n in nodes
     ]
     try:
         answers = ray.get(pending, timeout=ANSWER_TIMEOUT_S)
     except ray.exceptions.GetTimeoutError:
+        for task in pending:  # nothing is left queued for a sweep that will not run
+            ray.cancel(task)
         raise ValueError(
             f"the Ray workers did not answer within {ANSWER_TIMEOUT_S:g} s whether they can "
             "run the plan's cells (are they busy, or still starting?); no cell was run"

@@ -21,9 +21,10 @@ each ``steer`` method (:func:`fold_steering`).
 A method that takes an ``alpha`` parameter and is not given one gets one cell per
 strength; a relative input file (a ``Path`` parameter, such as steer's vectors) is
 found beside the plan, and a cell is named by that file's sha256, so a re-fit never
-reuses the answers of old vectors. Every other path a plan names (``out``, ``data_dir``,
-``utility.vqa``, the run's ``reminder_file`` and ``judge_prompt``) is found beside it
-too, wherever the command is run from.
+reuses the answers of old vectors. ``out``, ``data_dir``, ``utility.vqa`` and the run's
+``reminder_file`` and ``judge_prompt`` are found beside the plan too, wherever the
+command is run from (on Ray, the workers must have them at those paths; the pre-flight
+checks).
 
 Without a Ray address the cells run here one after another; with one, each cell is a
 Ray task on the cluster. First, every node that could take a cell is asked whether the
@@ -159,6 +160,17 @@ def fold_steering(raw: Any) -> Any:
 
 #: run settings that name a file or folder: like every path a plan names, found beside it
 PLAN_PATHS = ("data_dir", "reminder_file", "judge_prompt")
+
+
+def run_paths(cells: Sequence[Cell]) -> dict[str, str]:
+    """The files and folders the cells' run settings name (:data:`PLAN_PATHS`), for the
+    workers' pre-flight; one value per setting (a plan's cells share them)."""
+    return {
+        key: getattr(cell.config, key)
+        for cell in cells
+        for key in PLAN_PATHS
+        if getattr(cell.config, key)
+    }
 
 
 def _cells(plan: Plan, base: Path) -> list[Cell]:
@@ -301,7 +313,8 @@ def run_cells(
             "CPU": float(options.get("cpus_per_cell", 1)),
         }
         models = sorted({cell.config.target.model for cell in cells})
-        check_workers(models, sorted({cell.config.prompting.method for cell in cells}), need)
+        methods = sorted({cell.config.prompting.method for cell in cells})
+        check_workers(models, methods, need, run_paths(cells))
         remote = ray.remote(num_gpus=need["GPU"], num_cpus=need["CPU"])(run_shipped_cell)
         pending = [remote.remote(cell, _pack(out / cell.name)) for cell in cells]
         results = []
