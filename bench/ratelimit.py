@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import socket
@@ -44,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # test fixtures: the synthetic data directory
 from fixtures import synthetic_data_dir  # noqa: E402
+from throughput import user_content  # noqa: E402  (beside this script)
 
 from vscbench.dataset import Selection, load_dataset  # noqa: E402
 
@@ -173,13 +173,7 @@ async def bare_loop(base_url: str, requests: list[tuple[str, Path | None]]) -> i
 
     async def one(prompt: str, image: Path | None) -> None:
         nonlocal failed
-        content: object = prompt
-        if image is not None:
-            data = base64.b64encode(image.read_bytes()).decode("ascii")
-            content = [
-                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-                {"type": "text", "text": prompt},
-            ]
+        content = user_content(prompt, image)
         async with gate:
             try:
                 await client.chat.completions.create(

@@ -65,6 +65,18 @@ def requests_of(data_dir: Path, splits: str) -> list[tuple[str, Path | None]]:
     return [(i.prompt, dataset.images[i.id]) for i in dataset.items]
 
 
+def user_content(prompt: str, image: Path | None) -> object:
+    """A user message's content as the OpenAI chat API takes it: the text, after the
+    image as a base64 data URL when there is one (what vscbench sends, built by hand)."""
+    if image is None:
+        return prompt
+    data = base64.b64encode(image.read_bytes()).decode("ascii")
+    return [
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
+        {"type": "text", "text": prompt},
+    ]
+
+
 async def bare_sdk(
     base_url: str, requests: list[tuple[str, Path | None]], connections: int
 ) -> float:
@@ -75,13 +87,7 @@ async def bare_sdk(
     gate = asyncio.Semaphore(connections)
 
     async def one(prompt: str, image: Path | None) -> None:
-        content: object = prompt
-        if image is not None:
-            data = base64.b64encode(image.read_bytes()).decode("ascii")
-            content = [
-                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{data}"}},
-                {"type": "text", "text": prompt},
-            ]
+        content = user_content(prompt, image)
         async with gate:
             await client.chat.completions.create(
                 model="bench", messages=[{"role": "user", "content": content}]
