@@ -388,7 +388,7 @@ def test_ray_workers_that_do_not_answer_stop_the_sweep_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Workers too busy (or too slow to start) to answer the pre-flight in time: the
-    sweep stops with one line, no cell runs and nothing is left waiting."""
+    sweep stops with one line, and no cell runs."""
     import vscbench.preflight
 
     monkeypatch.setattr(vscbench.preflight, "ANSWER_TIMEOUT_S", 1e-9)  # no worker is that fast

@@ -5,8 +5,8 @@ can take would wait forever; so before any cell is sent, :func:`check_workers` a
 every live node with a cell's resources what :func:`cell_problems` finds there (a model
 backend's or an activation-level method's optional dependencies, a method's module,
 class and parameters, its input files, the run's data folder, reminder and judge prompt
-files), and refuses the sweep with one line naming the
-first node that cannot, and the fix.
+files), and refuses the sweep with one line naming the first node that cannot, and the
+fix.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def fold_steering(raw: Any) -> Any:
     return {**raw, "run": run, "methods": folded}
 
 
-#: run settings that name a file or folder: like every path a plan names, found beside it
+#: run settings that name a file or folder: found beside the plan, like ``out`` and ``vqa``
 PLAN_PATHS = ("data_dir", "reminder_file", "judge_prompt")
 
 
